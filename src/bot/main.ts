@@ -1,0 +1,56 @@
+// `npm start`: configuration → database → Redis → HTTP server and channels → workers.
+import { EnvError, parseEnv } from '../env.ts';
+import { PolicyError } from '../flows/policy/load.ts';
+import { createLogger } from '../log.ts';
+import { startRuntime } from '../runtime.ts';
+import { webSender } from '../workers/senders.ts';
+import { startWorkers } from '../workers/start-workers.ts';
+import { InboundPipeline } from './pipeline.ts';
+import { buildServer } from './server.ts';
+
+let env: ReturnType<typeof parseEnv>;
+try {
+  env = parseEnv();
+} catch (err) {
+  console.error(err instanceof EnvError ? err.message : String(err));
+  process.exit(1);
+}
+const log = createLogger(env.LOG_LEVEL);
+const started = Date.now();
+
+try {
+  const rt = await startRuntime({ env, log });
+  const workers = env.RUN_WORKERS ? startWorkers(rt, { web: webSender }) : null;
+  const pipeline = new InboundPipeline(rt);
+  const server = await buildServer(rt, pipeline);
+  await server.listen({ port: env.PORT, host: env.HOST });
+  const port = (server.server.address() as { port: number }).port;
+  log.info(
+    { port, workers: Boolean(workers), startupMs: Date.now() - started },
+    `gas-service bot ready: web chat at http://localhost:${port}/ , health at /healthz`,
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: no new requests, finishing work in hand');
+    const force = setTimeout(() => {
+      log.error('shutdown took over 25 s; exiting');
+      process.exit(1);
+    }, 25_000);
+    force.unref();
+    await server.close();
+    await pipeline.drain();
+    await workers?.stop();
+    await rt.stop();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+} catch (err) {
+  const message = err instanceof PolicyError || err instanceof Error ? err.message : String(err);
+  console.error(`gas-service bot failed to start: ${message}`);
+  process.exit(1);
+}

@@ -1,0 +1,51 @@
+import { describeError } from '../log.ts';
+import { processInbound, storeInbound } from '../flows/engine/inbound.ts';
+import type { InboundMessage } from '../flows/engine/message.ts';
+import type { Runtime } from '../runtime.ts';
+
+/**
+ * The way in for every channel: store first (deduplicated by the channel's message id), answer
+ * the channel, then process. A message stored but not processed (crash) is picked up by the
+ * reconciler.
+ */
+export class InboundPipeline {
+  readonly #rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'>;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'>) {
+    this.#rt = rt;
+  }
+
+  /** Stores the message and processes it in the background; resolves once it is stored. */
+  async receive(msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
+    const stored = await storeInbound(this.#rt.database.db, msg);
+    if (!stored.duplicate) {
+      const p = this.process(stored.id).finally(() => this.#inFlight.delete(p));
+      this.#inFlight.add(p);
+    }
+    return stored;
+  }
+
+  /** Stores and processes before resolving (channels that answer in the same request). */
+  async receiveAndProcess(msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
+    const stored = await storeInbound(this.#rt.database.db, msg);
+    if (!stored.duplicate) await this.process(stored.id);
+    return stored;
+  }
+
+  async process(id: number): Promise<void> {
+    const { database, deps, services, kicker, log } = this.#rt;
+    try {
+      const { effects } = await processInbound(database.db, deps, services, id);
+      await kicker.kick(effects);
+    } catch (err) {
+      // The row stays unprocessed; the reconciler retries it.
+      log.error({ inboundId: id, err: describeError(err) }, 'processing failed');
+    }
+  }
+
+  /** Waits for messages being processed (graceful shutdown). */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+}

@@ -1,0 +1,48 @@
+import { fileURLToPath } from 'node:url';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as schema from './schema/index.ts';
+
+export type Db = PostgresJsDatabase<typeof schema>;
+/** A transaction handle; functions that must run inside one take this type. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** Either: functions that work inside or outside a transaction. */
+export type DbOrTx = Db | Tx;
+
+export interface Database {
+  url: string;
+  db: Db;
+  sql: postgres.Sql;
+  close(): Promise<void>;
+}
+
+export const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/** Opens a pool to PostgreSQL. Timestamps come back as Date, bigints as numbers where safe. */
+export function connectDatabase(url: string, opts: { max?: number } = {}): Database {
+  const sql = postgres(url, {
+    max: opts.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: 'gas-service-bot', TimeZone: 'UTC' },
+  });
+  const db = drizzle(sql, { schema });
+  return { url, db, sql, close: () => sql.end({ timeout: 5 }) };
+}
+
+// Any 64-bit number will do, as long as it is the same in every process of the bot.
+const MIGRATION_LOCK = 7_415_003_117;
+
+/**
+ * Applies the committed migrations. Several processes may start at once (bot + workers), so
+ * they queue on an advisory lock, held on one dedicated connection, instead of racing on DDL.
+ */
+export async function migrateDatabase(database: Pick<Database, 'url'>): Promise<void> {
+  const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK})`;
+    await migrate(drizzle(sql, { schema }), { migrationsFolder });
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}

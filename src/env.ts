@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `expected a URL starting with ${protocols.join(' or ')}`);
+
+/** Every environment variable the bot reads. Nothing else reads process.env. */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /** Unset: an embedded PostgreSQL under DATA_DIR/pg. */
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  /** Max connections of this process's pool. */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** Start a redis-server for the bot when nothing answers at a loopback REDIS_URL. */
+  REDIS_AUTOSTART: bool.default(true),
+  /** Prefix of every BullMQ key, so several bots (or test runs) can share one Redis. */
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/)
+    .default('gsb'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: logLevel.default('info'),
+  /** Company policy (YAML or JSON). Unset: the demo company's policy. */
+  POLICY_FILE: z.string().min(1).optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+  /** Run the queue workers inside the bot process (default). Set to false when `npm run workers` runs them. */
+  RUN_WORKERS: bool.default(true),
+  /** Serve the local web chat page and its JSON API. */
+  WEB_CHAT: bool.default(true),
+  /** Bearer token required by the web chat JSON API when set (production use as a channel). */
+  WEB_API_TOKEN: z.string().min(16).optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Raised when the environment is invalid; its message is one line naming the variable. */
+export class EnvError extends Error {}
+
+/** Parses the environment once; a bad value throws an EnvError naming the variable. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const name = String(issue.path[0] ?? 'environment');
+  throw new EnvError(`Invalid environment variable ${name}: ${issue.message}`);
+}

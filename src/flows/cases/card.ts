@@ -1,0 +1,47 @@
+import type { TextKey } from '../engine/catalogue.ts';
+import { formatSpan } from '../engine/format.ts';
+import type { Choice, Reply } from '../engine/message.ts';
+import { runningClocks } from '../deadlines/clocks.ts';
+import { findStaff } from '../org/directory.ts';
+import { maskAddress, maskPhone } from '../validate/phone.ts';
+import type { Work } from '../work.ts';
+import type { CaseRow } from './open-case.ts';
+
+/** The button payload for a staff action on a case. */
+export const caseAction = (caseId: number, verb: string) => `case:${caseId}:${verb}`;
+
+/**
+ * The case card a team's group chat sees: masked phone and address, time left on each clock,
+ * and the buttons for what can be done next. Staff texts are Chinese.
+ */
+export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
+  const { t } = w.deps;
+  const lang = 'zh' as const;
+  const assignee = caseRow.assigneeId ? await findStaff(w.tx, caseRow.assigneeId) : null;
+  const lines: { label: string; value: string }[] = [];
+  if (caseRow.category) lines.push({ label: t(lang, 'case.card.category'), value: caseRow.category });
+  lines.push({ label: t(lang, 'case.card.priority'), value: caseRow.priority });
+  lines.push({ label: t(lang, 'case.card.state'), value: t(lang, `case.state.${caseRow.state}` as TextKey) });
+  if (caseRow.summary) lines.push({ label: t(lang, 'case.card.summary'), value: caseRow.summary });
+  lines.push({ label: t(lang, 'case.card.phone'), value: maskPhone(caseRow.phone) });
+  if (caseRow.address) lines.push({ label: t(lang, 'case.card.address'), value: maskAddress(caseRow.address) });
+  lines.push({ label: t(lang, 'case.card.assignee'), value: assignee?.name ?? t(lang, 'nobody') });
+  for (const clock of await runningClocks(w, caseRow.id)) {
+    const left = clock.dueAt.getTime() - w.now.getTime();
+    const name = t(lang, `clock.${clock.kind}` as TextKey);
+    const span = formatSpan(left, lang, t);
+    lines.push({
+      label: t(lang, 'case.card.clock'),
+      value: t(lang, left >= 0 ? 'case.card.clockLeft' : 'case.card.clockOver', { clock: name, left: span }),
+    });
+  }
+  const choices: Choice[] = [];
+  if (caseRow.state === 'open') choices.push({ label: t(lang, 'case.action.take'), action: caseAction(caseRow.id, 'take') });
+  if (caseRow.state === 'taken') choices.push({ label: t(lang, 'case.action.close'), action: caseAction(caseRow.id, 'close') });
+  const title = t(lang, 'case.card.title', {
+    kind: t(lang, `case.card.kind.${caseRow.kind}` as TextKey),
+    caseNo: caseRow.id,
+  });
+  const text = [title, ...lines.map((l) => `${l.label}：${l.value}`)].join('\n');
+  return { text, card: { title, lines }, choices, caseId: caseRow.id };
+}

@@ -1,0 +1,39 @@
+import { eq } from 'drizzle-orm';
+import { cases } from '../../db/schema/index.ts';
+import { onDutyStaff } from '../org/duty.ts';
+import type { Work } from '../work.ts';
+import { renderCard } from './card.ts';
+import { recordEvent } from './events.ts';
+import { notifyStaff, notifyTeam } from './notify.ts';
+import type { CaseRow } from './open-case.ts';
+
+/** The team the policy sends a kind of case to. */
+export function teamFor(w: Pick<Work, 'deps'>, kind: string): string {
+  const routing = w.deps.policy.routing;
+  return routing[kind] ?? routing.default;
+}
+
+/**
+ * Sends a case to a team: picks the on-duty member with the fewest open cases (round robin on
+ * ties) as the suggested assignee, posts the card to the team's group chats and tells the
+ * assignee privately. A case nobody is on duty for still reaches the group.
+ */
+export async function routeCase(w: Work, opts: { caseRow: CaseRow; teamId?: string }): Promise<CaseRow> {
+  const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
+  const [candidate] = await onDutyStaff(w.tx, { teamId, now: w.now });
+  const [row] = await w.tx
+    .update(cases)
+    .set({ teamId, assigneeId: candidate?.staffId ?? null, updatedAt: w.now })
+    .where(eq(cases.id, opts.caseRow.id))
+    .returning();
+  await recordEvent(w, {
+    caseId: row!.id,
+    actorKind: 'system',
+    type: 'assigned',
+    data: { teamId, staffId: candidate?.staffId ?? null },
+  });
+  const card = await renderCard(w, row!);
+  await notifyTeam(w, { teamId, reply: card });
+  if (candidate) await notifyStaff(w, { staffId: candidate.staffId, reply: card });
+  return row!;
+}

@@ -1,0 +1,71 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { deadlines } from '../../db/schema/index.ts';
+import type { Work } from '../work.ts';
+import { computeDue } from './calendar.ts';
+import type { Duration } from './duration.ts';
+
+export type DeadlineRow = typeof deadlines.$inferSelect;
+
+/** The escalation ladder for a clock: its own, or the policy's default. */
+export function ladderFor(w: Pick<Work, 'deps'>, kind: string) {
+  return w.deps.policy.escalation[kind] ?? w.deps.policy.escalation.default!;
+}
+
+/**
+ * Starts (or restarts) a clock on a case: due `duration` from now on the working calendar.
+ * The row is the truth; the returned wake-up goes to the timer queue after commit.
+ */
+export async function startClock(
+  w: Work,
+  opts: { caseId: number; kind: string; duration: Duration },
+): Promise<DeadlineRow> {
+  const dueAt = computeDue(w.now, opts.duration, w.deps.calendar);
+  const ladder = ladderFor(w, opts.kind);
+  // The first rung may wait a little past the promise (e.g. 0m: at once).
+  const nextAt = computeDue(dueAt, ladder[0]!.after, w.deps.calendar);
+  const values = {
+    caseId: opts.caseId,
+    kind: opts.kind,
+    dueAt,
+    nextAt,
+    state: 'running',
+    level: 0,
+    startedAt: w.now,
+    breachedAt: null,
+    metAt: null,
+  };
+  const [row] = await w.tx
+    .insert(deadlines)
+    .values(values)
+    .onConflictDoUpdate({ target: [deadlines.caseId, deadlines.kind], set: values })
+    .returning();
+  w.effects.deadlines.push({ id: row!.id, nextAt });
+  return row!;
+}
+
+/** Stops clocks because what they waited for happened. Returns the clocks that were running. */
+export async function meetClocks(w: Work, opts: { caseId: number; kinds: string[] }): Promise<DeadlineRow[]> {
+  if (opts.kinds.length === 0) return [];
+  return w.tx
+    .update(deadlines)
+    .set({ state: 'met', metAt: w.now, nextAt: null })
+    .where(and(eq(deadlines.caseId, opts.caseId), inArray(deadlines.kind, opts.kinds), eq(deadlines.state, 'running')))
+    .returning();
+}
+
+/** Stops every running clock of a case (closed, cancelled). */
+export async function stopAllClocks(w: Work, opts: { caseId: number; as: 'met' | 'cancelled' }): Promise<void> {
+  await w.tx
+    .update(deadlines)
+    .set({ state: opts.as, nextAt: null, metAt: opts.as === 'met' ? w.now : null })
+    .where(and(eq(deadlines.caseId, opts.caseId), eq(deadlines.state, 'running')));
+}
+
+/** Running clocks of a case, soonest first. */
+export async function runningClocks(w: Pick<Work, 'tx'>, caseId: number): Promise<DeadlineRow[]> {
+  return w.tx
+    .select()
+    .from(deadlines)
+    .where(and(eq(deadlines.caseId, caseId), eq(deadlines.state, 'running')))
+    .orderBy(sql`${deadlines.dueAt} asc`);
+}

@@ -1,0 +1,52 @@
+import { chatIdentities, customers } from '../../db/schema/index.ts';
+import type { FlowDeps } from '../deps.ts';
+import type { Work } from '../work.ts';
+import type { TextKey, TextParams } from './catalogue.ts';
+import type { InboundMessage, Lang, Reply } from './message.ts';
+
+/** Everything a step sees while handling one inbound message. */
+export interface Context extends Work {
+  msg: InboundMessage;
+  lang: Lang;
+  /** Replies to the sender's chat, sent in order once the message is handled. */
+  replies: Reply[];
+  say(reply: Reply | string): void;
+  text(key: TextKey, params?: TextParams): string;
+  /** The customer behind the sender, created on first contact. */
+  customerId(): Promise<number>;
+}
+
+/** Builds the context of one inbound message. */
+export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage, lang: Lang): Context {
+  const replies: Reply[] = [];
+  let customerId: number | undefined;
+  const company = w.deps.policy.company;
+  const defaults = { company: company.name, hotline: company.hotline, emergencyHotline: company.emergencyHotline };
+  return {
+    ...w,
+    msg,
+    lang,
+    replies,
+    say: (reply) => replies.push(typeof reply === 'string' ? { text: reply } : reply),
+    text: (key, params) => w.deps.t(lang, key, { ...defaults, ...params }),
+    async customerId() {
+      if (customerId !== undefined) return customerId;
+      const existing = await w.tx.query.chatIdentities.findFirst({
+        where: (c, { and, eq }) => and(eq(c.channel, msg.channel), eq(c.externalUserId, msg.sender.id)),
+      });
+      if (existing) return (customerId = existing.customerId);
+      const [created] = await w.tx
+        .insert(customers)
+        .values({ name: msg.sender.name ?? null, lang, createdAt: w.now, updatedAt: w.now })
+        .returning({ id: customers.id });
+      await w.tx.insert(chatIdentities).values({
+        channel: msg.channel,
+        externalUserId: msg.sender.id,
+        customerId: created!.id,
+        createdAt: w.now,
+      });
+      customerId = created!.id;
+      return customerId;
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * What a transaction left for the timers and senders to pick up once it commits: the rows are
+ * already written, these ids only wake the workers up early.
+ */
+export interface Effects {
+  outboxIds: number[];
+  deadlines: { id: number; nextAt: Date }[];
+}
+
+export function emptyEffects(): Effects {
+  return { outboxIds: [], deadlines: [] };
+}
+
+/** Wakes the workers after a commit. Losing a wake-up is harmless: the reconciler catches up. */
+export interface Kicker {
+  kick(effects: Effects): Promise<void>;
+}
+
+export const noKicker: Kicker = { kick: async () => {} };

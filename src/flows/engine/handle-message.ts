@@ -1,0 +1,22 @@
+import { enqueueMessage } from '../outbox/enqueue.ts';
+import { findStaffByIdentity } from '../org/directory.ts';
+import type { Work } from '../work.ts';
+import { createContext } from './context.ts';
+import type { InboundMessage } from './message.ts';
+import { routePrivate, type Services } from './router.ts';
+
+/**
+ * Handles one stored inbound message inside the caller's transaction: group chats go to the
+ * staff side, private chats to the dialogue router; the replies join the outbox in order.
+ */
+export async function handleMessage(w: Work, services: Services, msg: InboundMessage): Promise<void> {
+  const ctx = createContext(w, msg, msg.sender.lang ?? 'zh');
+  if (msg.chatKind === 'group') {
+    const staff = await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
+    await services.group(ctx, staff);
+  } else {
+    await routePrivate(ctx, services);
+  }
+  for (const reply of ctx.replies)
+    await enqueueMessage(w.tx, { channel: msg.channel, chatId: msg.chatId, reply, now: w.now, effects: w.effects });
+}

@@ -1,0 +1,105 @@
+import { and, asc, eq, isNull, lt } from 'drizzle-orm';
+import type { Db } from '../../db/client.ts';
+import { inboundMessages } from '../../db/schema/index.ts';
+import { describeError } from '../../log.ts';
+import type { FlowDeps } from '../deps.ts';
+import { enqueueMessage } from '../outbox/enqueue.ts';
+import { type Effects, emptyEffects } from './effects.ts';
+import { handleMessage } from './handle-message.ts';
+import type { InboundMessage } from './message.ts';
+import type { Services } from './router.ts';
+
+/** After this many failed attempts a message is given up on, and the sender gets an apology. */
+export const MAX_INBOUND_ATTEMPTS = 3;
+
+/**
+ * Stores an inbound message before anything else happens to it. The channel's message id is
+ * unique: a redelivered message is reported as a duplicate and must not be processed again.
+ */
+export async function storeInbound(db: Db, msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
+  const inserted = await db
+    .insert(inboundMessages)
+    .values({
+      channel: msg.channel,
+      channelMessageId: msg.channelMessageId,
+      chatId: msg.chatId,
+      senderId: msg.sender.id,
+      payload: { ...msg, receivedAt: msg.receivedAt.toISOString() } as unknown as Record<string, unknown>,
+      receivedAt: msg.receivedAt,
+    })
+    .onConflictDoNothing({ target: [inboundMessages.channel, inboundMessages.channelMessageId] })
+    .returning({ id: inboundMessages.id });
+  if (inserted[0]) return { id: inserted[0].id, duplicate: false };
+  const [existing] = await db
+    .select({ id: inboundMessages.id })
+    .from(inboundMessages)
+    .where(and(eq(inboundMessages.channel, msg.channel), eq(inboundMessages.channelMessageId, msg.channelMessageId)));
+  return { id: existing!.id, duplicate: true };
+}
+
+export type ProcessStatus = 'processed' | 'already' | 'busy' | 'failed' | 'gave-up';
+
+/**
+ * Processes a stored message exactly once: the row is locked, handled inside a savepoint and
+ * marked processed in the same transaction as everything the handling wrote. A failure is
+ * recorded and retried later; after MAX_INBOUND_ATTEMPTS the sender gets an apology instead.
+ */
+export async function processInbound(
+  db: Db,
+  deps: FlowDeps,
+  services: Services,
+  id: number,
+): Promise<{ status: ProcessStatus; effects: Effects }> {
+  const effects = emptyEffects();
+  const status = await db.transaction(async (tx): Promise<ProcessStatus> => {
+    const [row] = await tx.select().from(inboundMessages).where(eq(inboundMessages.id, id)).for('update', { skipLocked: true });
+    if (!row) return 'busy';
+    if (row.processedAt) return 'already';
+    const msg = { ...(row.payload as unknown as InboundMessage), receivedAt: row.receivedAt };
+    const now = deps.clock.now();
+    const attempt = emptyEffects();
+    try {
+      await tx.transaction((sp) => handleMessage({ tx: sp, deps, effects: attempt, now }, services, msg));
+      effects.outboxIds.push(...attempt.outboxIds);
+      effects.deadlines.push(...attempt.deadlines);
+      await tx
+        .update(inboundMessages)
+        .set({ processedAt: now, attempts: row.attempts + 1, error: null })
+        .where(eq(inboundMessages.id, id));
+      return 'processed';
+    } catch (err) {
+      const attempts = row.attempts + 1;
+      const error = describeError(err).message.slice(0, 500);
+      deps.log.error({ inboundId: id, attempts, err: describeError(err) }, 'inbound message failed');
+      const giveUp = attempts >= MAX_INBOUND_ATTEMPTS;
+      await tx
+        .update(inboundMessages)
+        .set({ attempts, error, processedAt: giveUp ? now : null })
+        .where(eq(inboundMessages.id, id));
+      if (!giveUp) return 'failed';
+      const company = deps.policy.company;
+      await enqueueMessage(tx, {
+        channel: msg.channel,
+        chatId: msg.chatId,
+        reply: { text: deps.t(msg.sender.lang ?? 'zh', 'dialogue.error', { hotline: company.hotline }) },
+        now,
+        effects,
+        dedupKey: `inbound-failed:${id}`,
+      });
+      return 'gave-up';
+    }
+  });
+  return { status, effects };
+}
+
+/** Messages stored but not processed (a crash between the two, or a failure to retry). */
+export async function unprocessedInbound(db: Db, opts: { olderThan: Date; limit: number }): Promise<number[]> {
+  const rows = await db
+    .select({ id: inboundMessages.id })
+    .from(inboundMessages)
+    .where(and(isNull(inboundMessages.processedAt), lt(inboundMessages.receivedAt, opts.olderThan)))
+    .orderBy(asc(inboundMessages.id))
+    .limit(opts.limit);
+  return rows.map((r) => r.id);
+}
+

@@ -1,0 +1,67 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../../db/client.ts';
+import { staff, staffIdentities, teamChats, teamMembers, teams } from '../../db/schema/index.ts';
+import type { Channel } from '../engine/message.ts';
+
+export type StaffRow = typeof staff.$inferSelect;
+export type TeamRow = typeof teams.$inferSelect;
+
+/** The active staff member behind a chat account, if any. */
+export async function findStaffByIdentity(tx: DbOrTx, channel: Channel, externalUserId: string): Promise<StaffRow | null> {
+  const rows = await tx
+    .select({ s: staff })
+    .from(staffIdentities)
+    .innerJoin(staff, eq(staff.id, staffIdentities.staffId))
+    .where(
+      and(eq(staffIdentities.channel, channel), eq(staffIdentities.externalUserId, externalUserId), eq(staff.active, true)),
+    );
+  return rows[0]?.s ?? null;
+}
+
+/** The team a group chat serves, if it is bound to one. */
+export async function findTeamByChat(tx: DbOrTx, channel: Channel, chatId: string): Promise<TeamRow | null> {
+  const rows = await tx
+    .select({ t: teams })
+    .from(teamChats)
+    .innerJoin(teams, eq(teams.id, teamChats.teamId))
+    .where(and(eq(teamChats.channel, channel), eq(teamChats.chatId, chatId)));
+  return rows[0]?.t ?? null;
+}
+
+export async function findTeam(tx: DbOrTx, teamId: string): Promise<TeamRow | null> {
+  const rows = await tx.select().from(teams).where(eq(teams.id, teamId));
+  return rows[0] ?? null;
+}
+
+export async function findStaff(tx: DbOrTx, staffId: string): Promise<StaffRow | null> {
+  const rows = await tx.select().from(staff).where(eq(staff.id, staffId));
+  return rows[0] ?? null;
+}
+
+/** Every group chat of a team, on every channel it has one. */
+export async function teamChatsOf(tx: DbOrTx, teamId: string): Promise<{ channel: Channel; chatId: string }[]> {
+  const rows = await tx.select().from(teamChats).where(eq(teamChats.teamId, teamId));
+  return rows.map((r) => ({ channel: r.channel as Channel, chatId: r.chatId }));
+}
+
+export async function isTeamMember(tx: DbOrTx, teamId: string, staffId: string): Promise<boolean> {
+  const rows = await tx
+    .select({ one: sql<number>`1` })
+    .from(teamMembers)
+    .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.staffId, staffId)));
+  return rows.length > 0;
+}
+
+/** The chat accounts of a staff member, to reach them privately. */
+export async function identitiesOf(tx: DbOrTx, staffId: string): Promise<{ channel: Channel; externalUserId: string }[]> {
+  const rows = await tx.select().from(staffIdentities).where(eq(staffIdentities.staffId, staffId));
+  return rows.map((r) => ({ channel: r.channel as Channel, externalUserId: r.externalUserId }));
+}
+
+/** Active staff holding a role (e.g. every manager). */
+export async function staffWithRole(tx: DbOrTx, role: 'staff' | 'supervisor' | 'manager'): Promise<StaffRow[]> {
+  return tx
+    .select()
+    .from(staff)
+    .where(and(eq(staff.active, true), sql`${role} = ANY(${staff.roles})`));
+}

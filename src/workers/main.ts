@@ -1,0 +1,32 @@
+// `npm run workers`: queue workers and the reconciler without the HTTP server or channels, for
+// running them on other machines (set RUN_WORKERS=false on the bot processes then).
+import { EnvError, parseEnv } from '../env.ts';
+import { createLogger } from '../log.ts';
+import { startRuntime } from '../runtime.ts';
+import { webSender } from './senders.ts';
+import { startWorkers } from './start-workers.ts';
+
+let env: ReturnType<typeof parseEnv>;
+try {
+  env = parseEnv();
+} catch (err) {
+  console.error(err instanceof EnvError ? err.message : String(err));
+  process.exit(1);
+}
+const log = createLogger(env.LOG_LEVEL);
+try {
+  const rt = await startRuntime({ env, log });
+  const workers = startWorkers(rt, { web: webSender });
+  log.info('workers ready');
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, 'draining workers');
+    await workers.stop();
+    await rt.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+} catch (err) {
+  console.error(`workers failed to start: ${(err as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,113 @@
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import { and, asc, eq, lt, sql } from 'drizzle-orm';
+import type { Redis } from 'ioredis';
+import type { Db } from '../db/client.ts';
+import { outbox } from '../db/schema/index.ts';
+import type { Kicker } from '../flows/engine/effects.ts';
+import type { Reply } from '../flows/engine/message.ts';
+import { describeError, type Logger } from '../log.ts';
+import { OUTBOX_QUEUE, outboxJobSchema } from './queues.ts';
+import { type Senders, SendError } from './senders.ts';
+
+export type DeliverResult = 'sent' | 'done' | 'dead' | { waitMs: number };
+
+/**
+ * Delivers one outbox row, in order within its chat: a row waits while an earlier row of the same
+ * chat is pending. The row stays locked while it is sent, so two workers never send it twice;
+ * a crash mid-send leaves it pending and it is sent again (at least once, never silently lost).
+ */
+export async function deliverOutbox(
+  db: Db,
+  senders: Senders,
+  opts: { outboxId: number; kicker: Kicker; lastAttempt: boolean; now?: () => Date },
+): Promise<DeliverResult> {
+  const now = opts.now ?? (() => new Date());
+  return db.transaction(async (tx): Promise<DeliverResult> => {
+    let row: typeof outbox.$inferSelect | undefined;
+    try {
+      [row] = await tx.select().from(outbox).where(eq(outbox.id, opts.outboxId)).for('update', { noWait: true });
+    } catch {
+      return { waitMs: 500 }; // another worker is sending it right now
+    }
+    if (!row || row.state !== 'pending') return 'done';
+    const [earlier] = await tx
+      .select({ id: outbox.id })
+      .from(outbox)
+      .where(
+        and(eq(outbox.channel, row.channel), eq(outbox.chatId, row.chatId), eq(outbox.state, 'pending'), lt(outbox.id, row.id)),
+      )
+      .orderBy(asc(outbox.id))
+      .limit(1);
+    if (earlier) {
+      await opts.kicker.kick({ outboxIds: [earlier.id], deadlines: [] });
+      return { waitMs: 200 };
+    }
+    const sender = senders[row.channel as keyof Senders];
+    if (!sender) {
+      await tx
+        .update(outbox)
+        .set({ state: 'dead', error: `no sender for channel ${row.channel}`, attempts: row.attempts + 1 })
+        .where(eq(outbox.id, row.id));
+      return 'dead';
+    }
+    try {
+      const result = await sender.send({ outboxId: row.id, chatId: row.chatId, reply: row.payload as unknown as Reply });
+      await tx
+        .update(outbox)
+        .set({ state: 'sent', sentAt: now(), externalId: result.externalId ?? null, attempts: row.attempts + 1, error: null })
+        .where(eq(outbox.id, row.id));
+      return 'sent';
+    } catch (err) {
+      const e = err instanceof SendError ? err : new SendError((err as Error).message ?? 'send failed');
+      if (e.opts.retryAfterMs !== undefined) return { waitMs: e.opts.retryAfterMs };
+      const dead = e.opts.permanent || opts.lastAttempt;
+      await tx
+        .update(outbox)
+        .set({ state: dead ? 'dead' : 'pending', attempts: row.attempts + 1, error: e.message.slice(0, 500) })
+        .where(eq(outbox.id, row.id));
+      if (dead) return 'dead';
+      throw e;
+    }
+  });
+}
+
+/** Pending rows that may have lost their job (Redis flushed, a crash between commit and kick). */
+export async function stalePendingOutbox(db: Db, opts: { olderThan: Date; limit: number }): Promise<number[]> {
+  const rows = await db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(and(eq(outbox.state, 'pending'), lt(outbox.createdAt, opts.olderThan)))
+    .orderBy(sql`${outbox.id} asc`)
+    .limit(opts.limit);
+  return rows.map((r) => r.id);
+}
+
+/** The BullMQ worker around `deliverOutbox`. */
+export function startOutboxWorker(opts: {
+  db: Db;
+  senders: Senders;
+  kicker: Kicker;
+  connection: Redis;
+  prefix: string;
+  log: Logger;
+  concurrency?: number;
+}): Worker {
+  const worker = new Worker(
+    OUTBOX_QUEUE,
+    async (job: Job, token?: string) => {
+      const parsed = outboxJobSchema.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError('bad outbox job payload');
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const result = await deliverOutbox(opts.db, opts.senders, { outboxId: parsed.data.outboxId, kicker: opts.kicker, lastAttempt });
+      if (typeof result === 'object') {
+        await job.moveToDelayed(Date.now() + result.waitMs, token);
+        throw new DelayedError();
+      }
+      return result;
+    },
+    { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 16 },
+  );
+  worker.on('failed', (job, err) => opts.log.warn({ jobId: job?.id, err: describeError(err) }, 'outbox job failed'));
+  worker.on('error', (err) => opts.log.error({ err: describeError(err) }, 'outbox worker error'));
+  return worker;
+}

@@ -1,0 +1,88 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Effects, Kicker } from '../flows/engine/effects.ts';
+import { describeError, type Logger } from '../log.ts';
+
+export const OUTBOX_QUEUE = 'outbox';
+export const DEADLINE_QUEUE = 'deadlines';
+
+/** Job payloads carry ids only, never personal data. */
+export const outboxJobSchema = z.object({ outboxId: z.number().int().positive() });
+export const deadlineJobSchema = z.object({ deadlineId: z.number().int().positive(), nextAtMs: z.number().int() });
+
+export const outboxJobId = (id: number) => `outbox-${id}`;
+export const deadlineJobId = (id: number, nextAtMs: number) => `deadline-${id}-${nextAtMs}`;
+
+/** Timers are kept in Redis only for deadlines due within this window; the rest wait in PostgreSQL. */
+export const TIMER_HORIZON_MS = 10 * 60_000;
+
+/** A Redis connection as BullMQ needs it (commands wait for reconnects instead of failing). */
+export function connectRedis(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true });
+}
+
+export interface Queues {
+  outbox: Queue;
+  deadlines: Queue;
+  close(): Promise<void>;
+}
+
+const defaultJobOptions = {
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const outbox = new Queue(OUTBOX_QUEUE, {
+    connection,
+    prefix,
+    defaultJobOptions: { ...defaultJobOptions, attempts: 8, backoff: { type: 'exponential', delay: 1000 } },
+  });
+  const deadlines = new Queue(DEADLINE_QUEUE, {
+    connection,
+    prefix,
+    defaultJobOptions: { ...defaultJobOptions, attempts: 10, backoff: { type: 'exponential', delay: 2000 } },
+  });
+  return {
+    outbox,
+    deadlines,
+    close: async () => {
+      await Promise.all([outbox.close(), deadlines.close()]);
+    },
+  };
+}
+
+/**
+ * Wakes the workers after a commit: one job per outbox row, one timer per deadline wake-up that
+ * falls within the horizon. Job ids are deterministic, so adding one twice adds it once.
+ */
+export function createKicker(queues: Queues, log: Logger): Kicker {
+  return {
+    async kick(effects: Effects) {
+      try {
+        if (effects.outboxIds.length > 0)
+          await queues.outbox.addBulk(
+            effects.outboxIds.map((outboxId) => ({
+              name: 'deliver',
+              data: { outboxId },
+              opts: { jobId: outboxJobId(outboxId) },
+            })),
+          );
+        const now = Date.now();
+        const soon = effects.deadlines.filter((d) => d.nextAt.getTime() <= now + TIMER_HORIZON_MS);
+        if (soon.length > 0)
+          await queues.deadlines.addBulk(
+            soon.map((d) => ({
+              name: 'fire',
+              data: { deadlineId: d.id, nextAtMs: d.nextAt.getTime() },
+              opts: { jobId: deadlineJobId(d.id, d.nextAt.getTime()), delay: Math.max(0, d.nextAt.getTime() - now) },
+            })),
+          );
+      } catch (err) {
+        // The rows are committed; the reconciler will create the jobs this call could not.
+        log.warn({ err: describeError(err) }, 'could not wake workers; the reconciler will');
+      }
+    },
+  };
+}

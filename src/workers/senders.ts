@@ -1,0 +1,21 @@
+import type { Channel, Reply } from '../flows/engine/message.ts';
+
+/** A failure to deliver: `retryAfterMs` when the channel says when to try again, `permanent` when it never will work. */
+export class SendError extends Error {
+  constructor(
+    message: string,
+    readonly opts: { retryAfterMs?: number; permanent?: boolean } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Delivers one outbox message on a channel; returns the channel's id for the sent message. */
+export interface ChannelSender {
+  send(msg: { outboxId: number; chatId: string; reply: Reply }): Promise<{ externalId?: string }>;
+}
+
+export type Senders = Partial<Record<Channel, ChannelSender>>;
+
+/** The web chat reads delivered rows straight from the outbox, so delivering is marking. */
+export const webSender: ChannelSender = { send: async () => ({}) };
