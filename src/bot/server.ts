@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { sql } from 'drizzle-orm';
 import type { Runtime } from '../runtime.ts';
 import type { InboundPipeline } from './pipeline.ts';
@@ -12,7 +12,8 @@ export async function buildServer(rt: Runtime, pipeline: InboundPipeline): Promi
   // pino's Logger type is wider than Fastify's base logger; the instance is the same at run time.
   const app = Fastify({
     loggerInstance: rt.log.child({ part: 'http' }),
-    disableRequestLogging: true,
+    // Per-request lines would log chat ids on every poll of the web chat; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 256 * 1024,
   }) as unknown as FastifyInstance;
 

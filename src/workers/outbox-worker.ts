@@ -22,7 +22,7 @@ export async function deliverOutbox(
   opts: { outboxId: number; kicker: Kicker; lastAttempt: boolean; now?: () => Date },
 ): Promise<DeliverResult> {
   const now = opts.now ?? (() => new Date());
-  return db.transaction(async (tx): Promise<DeliverResult> => {
+  const result = await db.transaction(async (tx): Promise<DeliverResult | SendError> => {
     let row: typeof outbox.$inferSelect | undefined;
     try {
       [row] = await tx.select().from(outbox).where(eq(outbox.id, opts.outboxId)).for('update', { noWait: true });
@@ -65,10 +65,12 @@ export async function deliverOutbox(
         .update(outbox)
         .set({ state: dead ? 'dead' : 'pending', attempts: row.attempts + 1, error: e.message.slice(0, 500) })
         .where(eq(outbox.id, row.id));
-      if (dead) return 'dead';
-      throw e;
+      // Returned, not thrown, so the attempt count above is committed; thrown below for BullMQ to retry.
+      return dead ? 'dead' : e;
     }
   });
+  if (result instanceof SendError) throw result;
+  return result;
 }
 
 /** Pending rows that may have lost their job (Redis flushed, a crash between commit and kick). */

@@ -253,6 +253,8 @@ export function computeDue(from: Date, duration: Duration, calendar: WorkCalenda
   const { amount, unit } = duration;
   if (!Number.isFinite(amount) || amount < 0) throw new RangeError(`invalid duration amount: ${amount}`);
   switch (unit) {
+    case 's':
+      return new Date(from.getTime() + amount * 1000);
     case 'm':
       return new Date(from.getTime() + amount * MINUTE_MS);
     case 'h':

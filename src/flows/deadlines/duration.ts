@@ -2,10 +2,10 @@ import { z } from 'zod';
 
 /**
  * Units a deadline can be written in:
- * - `m` minutes, `h` hours, `d` calendar days (all plain elapsed time);
+ * - `s` seconds (for tests and drills), `m` minutes, `h` hours, `d` calendar days (plain elapsed time);
  * - `wd` working days, `wh` working hours (counted on the PRC working-day calendar).
  */
-export type DurationUnit = 'm' | 'h' | 'd' | 'wd' | 'wh';
+export type DurationUnit = 's' | 'm' | 'h' | 'd' | 'wd' | 'wh';
 
 /** A parsed duration; `text` keeps what was written (trimmed) so messages and logs can echo it. */
 export interface Duration {
@@ -18,7 +18,7 @@ export const DURATION_ERROR_MESSAGE = 'expected a duration like 30m, 2h, 3wd';
 
 // The unit alternation lists `wd`/`wh` before `d`/`h` only for readability: the pattern is anchored, so
 // there is no ambiguity. A space between number and unit is tolerated because policy files are hand-written.
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(wd|wh|m|h|d)$/;
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(wd|wh|s|m|h|d)$/;
 
 /**
  * Parses a duration such as `30m`, `2h`, `1.5h`, `1d`, `3wd` or `4wh`.

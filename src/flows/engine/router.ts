@@ -145,6 +145,6 @@ export function flowStarter(services: () => Services, flowId: string) {
 
 /** Length of a plain (calendar) duration in ms; dialogue timeouts are plain durations. */
 export function spanMs(d: { amount: number; unit: string }): number {
-  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, wh: 3_600_000, wd: 86_400_000 }[d.unit] ?? 60_000;
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, wh: 3_600_000, wd: 86_400_000 }[d.unit] ?? 60_000;
   return d.amount * unit;
 }
