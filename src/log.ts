@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -39,7 +39,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       hooks: {
         logMethod(args, method) {
           // Scrub the message string (the last string argument), never the merge object's keys.
-          const scrubbed = args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<typeof method>;
+          const scrubbed = args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<
+            typeof method
+          >;
           method.apply(this, scrubbed);
         },
       },

@@ -35,11 +35,17 @@ export interface Runtime {
  * Starts the shared parts in order: policy → PostgreSQL (embedded when DATABASE_URL is unset) →
  * migrations → organisation from the policy → Redis (started when missing) → queues.
  */
-export async function startRuntime(opts: { env: Env; log: Logger; clock?: Clock; policy?: Policy }): Promise<Runtime> {
+export async function startRuntime(opts: {
+  env: Env;
+  log: Logger;
+  clock?: Clock;
+  policy?: Policy;
+}): Promise<Runtime> {
   const { env, log } = opts;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err) => log.warn({ err: describeError(err) }, 'stop failed'));
+    for (const stop of stops.reverse())
+      await stop().catch((err) => log.warn({ err: describeError(err) }, 'stop failed'));
   };
   try {
     const policy = opts.policy ?? (await loadPolicy(env.POLICY_FILE));
@@ -59,7 +65,11 @@ export async function startRuntime(opts: { env: Env; log: Logger; clock?: Clock;
     let url = env.DATABASE_URL;
     if (!url) {
       await mkdir(dataDir, { recursive: true });
-      const pg = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pg'), port: env.EMBEDDED_PG_PORT, log });
+      const pg = await startEmbeddedPostgres({
+        dataDir: join(dataDir, 'pg'),
+        port: env.EMBEDDED_PG_PORT,
+        log,
+      });
       stops.push(pg.stop);
       url = pg.url;
     }
@@ -68,7 +78,12 @@ export async function startRuntime(opts: { env: Env; log: Logger; clock?: Clock;
     await migrateDatabase(database);
     await syncOrganisation(database.db, policy);
 
-    const redisServer = await ensureRedis({ url: env.REDIS_URL, dataDir, log, spawnIfMissing: env.REDIS_AUTOSTART });
+    const redisServer = await ensureRedis({
+      url: env.REDIS_URL,
+      dataDir,
+      log,
+      spawnIfMissing: env.REDIS_AUTOSTART,
+    });
     stops.push(redisServer.stop);
     const redis = connectRedis(redisServer.url);
     redis.on('error', (err) => log.warn({ err: describeError(err) }, 'redis connection error'));

@@ -8,11 +8,17 @@ export default async function setup(): Promise<void> {
   try {
     await sql`select 1`;
   } catch (err) {
-    throw new Error(`tests need PostgreSQL at ${adminDatabaseUrl()} (TEST_DATABASE_URL): ${(err as Error).message}`);
+    throw new Error(
+      `tests need PostgreSQL at ${adminDatabaseUrl()} (TEST_DATABASE_URL): ${(err as Error).message}`,
+    );
   } finally {
     await sql.end({ timeout: 1 });
   }
-  const redis = new Redis(testRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const redis = new Redis(testRedisUrl(), {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => {});
   try {
     await redis.connect();

@@ -1,6 +1,6 @@
-import { describeError } from '../log.ts';
 import { processInbound, storeInbound } from '../flows/engine/inbound.ts';
 import type { InboundMessage } from '../flows/engine/message.ts';
+import { describeError } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
 
 /**

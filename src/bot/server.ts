@@ -1,5 +1,5 @@
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { sql } from 'drizzle-orm';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import type { InboundPipeline } from './pipeline.ts';
 import { registerWebChat } from './web/web-api.ts';
@@ -21,16 +21,23 @@ export async function buildServer(rt: Runtime, pipeline: InboundPipeline): Promi
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
     const message = status === 500 ? 'internal error; it has been logged' : err.message;
-    return reply.code(status).send({ error: { code: err.code ?? (status === 500 ? 'internal' : 'bad_request'), message } });
+    return reply
+      .code(status)
+      .send({ error: { code: err.code ?? (status === 500 ? 'internal' : 'bad_request'), message } });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
   app.get('/healthz', async (_req, reply) => {
     const check = async (fn: () => Promise<unknown>) => {
       try {
-        await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+        await Promise.race([
+          fn(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000)),
+        ]);
         return 'ok';
       } catch (err) {
         return `error: ${(err as Error).message}`;

@@ -21,6 +21,9 @@ export function createFlowDeps(opts: { policy: Policy; clock: Clock; log: Logger
     clock: opts.clock,
     log: opts.log,
     t: createTranslator(policy.texts),
-    calendar: new WorkCalendar({ overrides: policy.calendar.years, workingHours: policy.calendar.workingHours }),
+    calendar: new WorkCalendar({
+      overrides: policy.calendar.years,
+      workingHours: policy.calendar.workingHours,
+    }),
   };
 }

@@ -11,7 +11,12 @@ export function createServices(): Services {
   const services: Services = {
     flows,
     menu: [
-      { id: 'enquiry', label: 'menu.enquiry', keywords: ['咨询', '留言', 'question', 'ask'], run: flowStarter(() => services, 'enquiry') },
+      {
+        id: 'enquiry',
+        label: 'menu.enquiry',
+        keywords: ['咨询', '留言', 'question', 'ask'],
+        run: flowStarter(() => services, 'enquiry'),
+      },
       { id: 'human', label: 'menu.human', keywords: [], run: (ctx) => handoffToHuman(ctx, null) },
       {
         id: 'help',

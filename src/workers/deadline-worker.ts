@@ -1,8 +1,8 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
-import type { FlowDeps } from '../flows/deps.ts';
 import { fireDeadline } from '../flows/deadlines/fire-deadline.ts';
+import type { FlowDeps } from '../flows/deps.ts';
 import type { Kicker } from '../flows/engine/effects.ts';
 import { describeError, type Logger } from '../log.ts';
 import { DEADLINE_QUEUE, deadlineJobSchema } from './queues.ts';
@@ -27,7 +27,9 @@ export function startDeadlineWorker(opts: {
     },
     { connection: opts.connection, prefix: opts.prefix, concurrency: 8 },
   );
-  worker.on('failed', (job, err) => opts.log.warn({ jobId: job?.id, err: describeError(err) }, 'deadline job failed'));
+  worker.on('failed', (job, err) =>
+    opts.log.warn({ jobId: job?.id, err: describeError(err) }, 'deadline job failed'),
+  );
   worker.on('error', (err) => opts.log.error({ err: describeError(err) }, 'deadline worker error'));
   return worker;
 }

@@ -7,7 +7,7 @@ import type { Kicker } from '../flows/engine/effects.ts';
 import type { Reply } from '../flows/engine/message.ts';
 import { describeError, type Logger } from '../log.ts';
 import { OUTBOX_QUEUE, outboxJobSchema } from './queues.ts';
-import { type Senders, SendError } from './senders.ts';
+import { SendError, type Senders } from './senders.ts';
 
 export type DeliverResult = 'sent' | 'done' | 'dead' | { waitMs: number };
 
@@ -25,16 +25,25 @@ export async function deliverOutbox(
   const result = await db.transaction(async (tx): Promise<DeliverResult | SendError> => {
     let row: typeof outbox.$inferSelect | undefined;
     try {
-      [row] = await tx.select().from(outbox).where(eq(outbox.id, opts.outboxId)).for('update', { noWait: true });
+      [row] = await tx
+        .select()
+        .from(outbox)
+        .where(eq(outbox.id, opts.outboxId))
+        .for('update', { noWait: true });
     } catch {
       return { waitMs: 500 }; // another worker is sending it right now
     }
-    if (!row || row.state !== 'pending') return 'done';
+    if (row?.state !== 'pending') return 'done';
     const [earlier] = await tx
       .select({ id: outbox.id })
       .from(outbox)
       .where(
-        and(eq(outbox.channel, row.channel), eq(outbox.chatId, row.chatId), eq(outbox.state, 'pending'), lt(outbox.id, row.id)),
+        and(
+          eq(outbox.channel, row.channel),
+          eq(outbox.chatId, row.chatId),
+          eq(outbox.state, 'pending'),
+          lt(outbox.id, row.id),
+        ),
       )
       .orderBy(asc(outbox.id))
       .limit(1);
@@ -51,10 +60,20 @@ export async function deliverOutbox(
       return 'dead';
     }
     try {
-      const result = await sender.send({ outboxId: row.id, chatId: row.chatId, reply: row.payload as unknown as Reply });
+      const result = await sender.send({
+        outboxId: row.id,
+        chatId: row.chatId,
+        reply: row.payload as unknown as Reply,
+      });
       await tx
         .update(outbox)
-        .set({ state: 'sent', sentAt: now(), externalId: result.externalId ?? null, attempts: row.attempts + 1, error: null })
+        .set({
+          state: 'sent',
+          sentAt: now(),
+          externalId: result.externalId ?? null,
+          attempts: row.attempts + 1,
+          error: null,
+        })
         .where(eq(outbox.id, row.id));
       return 'sent';
     } catch (err) {
@@ -74,7 +93,10 @@ export async function deliverOutbox(
 }
 
 /** Pending rows that may have lost their job (Redis flushed, a crash between commit and kick). */
-export async function stalePendingOutbox(db: Db, opts: { olderThan: Date; limit: number }): Promise<number[]> {
+export async function stalePendingOutbox(
+  db: Db,
+  opts: { olderThan: Date; limit: number },
+): Promise<number[]> {
   const rows = await db
     .select({ id: outbox.id })
     .from(outbox)
@@ -100,7 +122,11 @@ export function startOutboxWorker(opts: {
       const parsed = outboxJobSchema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError('bad outbox job payload');
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const result = await deliverOutbox(opts.db, opts.senders, { outboxId: parsed.data.outboxId, kicker: opts.kicker, lastAttempt });
+      const result = await deliverOutbox(opts.db, opts.senders, {
+        outboxId: parsed.data.outboxId,
+        kicker: opts.kicker,
+        lastAttempt,
+      });
       if (typeof result === 'object') {
         await job.moveToDelayed(Date.now() + result.waitMs, token);
         throw new DelayedError();
@@ -109,7 +135,9 @@ export function startOutboxWorker(opts: {
     },
     { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 16 },
   );
-  worker.on('failed', (job, err) => opts.log.warn({ jobId: job?.id, err: describeError(err) }, 'outbox job failed'));
+  worker.on('failed', (job, err) =>
+    opts.log.warn({ jobId: job?.id, err: describeError(err) }, 'outbox job failed'),
+  );
   worker.on('error', (err) => opts.log.error({ err: describeError(err) }, 'outbox worker error'));
   return worker;
 }

@@ -9,7 +9,10 @@ export const DEADLINE_QUEUE = 'deadlines';
 
 /** Job payloads carry ids only, never personal data. */
 export const outboxJobSchema = z.object({ outboxId: z.number().int().positive() });
-export const deadlineJobSchema = z.object({ deadlineId: z.number().int().positive(), nextAtMs: z.number().int() });
+export const deadlineJobSchema = z.object({
+  deadlineId: z.number().int().positive(),
+  nextAtMs: z.number().int(),
+});
 
 export const outboxJobId = (id: number) => `outbox-${id}`;
 export const deadlineJobId = (id: number, nextAtMs: number) => `deadline-${id}-${nextAtMs}`;
@@ -76,7 +79,10 @@ export function createKicker(queues: Queues, log: Logger): Kicker {
             soon.map((d) => ({
               name: 'fire',
               data: { deadlineId: d.id, nextAtMs: d.nextAt.getTime() },
-              opts: { jobId: deadlineJobId(d.id, d.nextAt.getTime()), delay: Math.max(0, d.nextAt.getTime() - now) },
+              opts: {
+                jobId: deadlineJobId(d.id, d.nextAt.getTime()),
+                delay: Math.max(0, d.nextAt.getTime() - now),
+              },
             })),
           );
       } catch (err) {

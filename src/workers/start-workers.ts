@@ -16,7 +16,13 @@ export function startWorkers(
   senders: Senders,
   opts: { maintenanceIntervalMs?: number; outboxConcurrency?: number } = {},
 ): RunningWorkers {
-  const base = { db: rt.database.db, kicker: rt.kicker, connection: rt.redis, prefix: rt.env.QUEUE_PREFIX, log: rt.log };
+  const base = {
+    db: rt.database.db,
+    kicker: rt.kicker,
+    connection: rt.redis,
+    prefix: rt.env.QUEUE_PREFIX,
+    log: rt.log,
+  };
   const outbox = startOutboxWorker({ ...base, senders, concurrency: opts.outboxConcurrency });
   const deadlines = startDeadlineWorker({ ...base, deps: rt.deps });
   const maintenance = startMaintenance({

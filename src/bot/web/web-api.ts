@@ -10,20 +10,28 @@ import type { Reply } from '../../flows/engine/message.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { InboundPipeline } from '../pipeline.ts';
 
-const chatIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'chatId: 1–64 letters, digits, _ or -');
+const chatIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1–64 letters, digits, _ or -');
 
 export const webMessageSchema = z.object({
   chatId: chatIdSchema,
-  userId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'userId: 1–64 letters, digits, _ or -'),
+  userId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1–64 letters, digits, _ or -'),
   chatKind: z.enum(['private', 'group']).default('private'),
-  text: z.string().max(20_000, 'text: at most 20000 characters').optional(),
-  action: z.string().max(200, 'action: at most 200 characters').optional(),
-  messageId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'messageId: 1–100 letters, digits, _ or -').optional(),
+  text: z.string().max(20_000, 'at most 20000 characters').optional(),
+  action: z.string().max(200, 'at most 200 characters').optional(),
+  messageId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,100}$/, '1–100 letters, digits, _ or -')
+    .optional(),
   userName: z.string().max(64).optional(),
   lang: z.enum(['zh', 'en']).optional(),
 });
 
-const cursorSchema = z.object({ after: z.string().regex(/^\d{1,15}$/, 'after: a cursor from a previous answer').optional() });
+const cursorSchema = z.object({
+  after: z
+    .string()
+    .regex(/^\d{1,15}$/, 'a cursor from a previous answer')
+    .optional(),
+});
 
 function fail(reply: FastifyReply, status: number, code: string, message: string) {
   return reply.code(status).send({ error: { code, message } });
@@ -33,7 +41,11 @@ function fail(reply: FastifyReply, status: number, code: string, message: string
  * The web chat channel: the page at `/` and a JSON API that other systems can use as a channel.
  * Messages are stored before the 202 is sent; replies are read from the delivered outbox.
  */
-export async function registerWebChat(app: FastifyInstance, rt: Runtime, pipeline: InboundPipeline): Promise<void> {
+export async function registerWebChat(
+  app: FastifyInstance,
+  rt: Runtime,
+  pipeline: InboundPipeline,
+): Promise<void> {
   const page = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
   const { db } = rt.database;
 
@@ -44,7 +56,8 @@ export async function registerWebChat(app: FastifyInstance, rt: Runtime, pipelin
     if (rt.env.WEB_API_TOKEN) {
       const expected = `Bearer ${rt.env.WEB_API_TOKEN}`;
       api.addHook('onRequest', async (req, reply) => {
-        if (req.headers.authorization !== expected) return fail(reply, 401, 'unauthorized', 'missing or wrong bearer token');
+        if (req.headers.authorization !== expected)
+          return fail(reply, 401, 'unauthorized', 'missing or wrong bearer token');
       });
     }
 
@@ -52,7 +65,7 @@ export async function registerWebChat(app: FastifyInstance, rt: Runtime, pipelin
       const parsed = webMessageSchema.safeParse(req.body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        return fail(reply, 400, 'invalid_message', issue.message.includes(':') ? issue.message : `${issue.path.join('.') || 'body'}: ${issue.message}`);
+        return fail(reply, 400, 'invalid_message', `${issue.path.join('.') || 'body'}: ${issue.message}`);
       }
       const m = parsed.data;
       if (m.chatKind === 'group') {
@@ -80,14 +93,23 @@ export async function registerWebChat(app: FastifyInstance, rt: Runtime, pipelin
       async (req, reply) => {
         const chat = chatIdSchema.safeParse(req.params.chatId);
         const query = cursorSchema.safeParse(req.query);
-        if (!chat.success) return fail(reply, 400, 'invalid_chat', chat.error.issues[0]!.message);
-        if (!query.success) return fail(reply, 400, 'invalid_cursor', query.error.issues[0]!.message);
+        if (!chat.success)
+          return fail(reply, 400, 'invalid_chat', `chatId: ${chat.error.issues[0]!.message}`);
+        if (!query.success)
+          return fail(reply, 400, 'invalid_cursor', `after: ${query.error.issues[0]!.message}`);
         const chatId = chat.data;
         const after = Number(query.data.after ?? 0);
         const rows = await db
           .select({ id: outbox.id, payload: outbox.payload, sentAt: outbox.sentAt })
           .from(outbox)
-          .where(and(eq(outbox.channel, 'web'), eq(outbox.chatId, chatId), eq(outbox.state, 'sent'), gt(outbox.id, after)))
+          .where(
+            and(
+              eq(outbox.channel, 'web'),
+              eq(outbox.chatId, chatId),
+              eq(outbox.state, 'sent'),
+              gt(outbox.id, after),
+            ),
+          )
           .orderBy(asc(outbox.id))
           .limit(200);
         if (rows.length === 0 && after === 0 && !(await chatExists(chatId)))
@@ -115,12 +137,23 @@ export async function registerWebChat(app: FastifyInstance, rt: Runtime, pipelin
         s.identities.web
           ? s.teams.flatMap((teamId) => {
               const team = groupOf.get(teamId);
-              return team ? [{ userId: s.identities.web!, name: s.name, chatId: team.chats.web!, chatName: team.name }] : [];
+              return team
+                ? [{ userId: s.identities.web!, name: s.name, chatId: team.chats.web!, chatName: team.name }]
+                : [];
             })
           : [],
       );
       const people = policy.staff.flatMap((s) =>
-        s.identities.web ? [{ userId: s.identities.web, name: s.name, chatId: directChatId('web', s.identities.web), roles: s.roles }] : [],
+        s.identities.web
+          ? [
+              {
+                userId: s.identities.web,
+                name: s.name,
+                chatId: directChatId('web', s.identities.web),
+                roles: s.roles,
+              },
+            ]
+          : [],
       );
       return {
         customer: { userId: 'customer-demo', chatId: 'c-customer-demo' },

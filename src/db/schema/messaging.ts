@@ -1,5 +1,15 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 
 /**
  * Every inbound message, stored before it is processed. The unique key on the channel's own
@@ -76,5 +86,8 @@ export const dialogues = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
     remindedAt: timestamp('reminded_at', { withTimezone: true }),
   },
-  (t) => [primaryKey({ columns: [t.channel, t.chatId, t.userId] }), index('dialogues_updated_idx').on(t.updatedAt)],
+  (t) => [
+    primaryKey({ columns: [t.channel, t.chatId, t.userId] }),
+    index('dialogues_updated_idx').on(t.updatedAt),
+  ],
 );

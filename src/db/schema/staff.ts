@@ -54,7 +54,10 @@ export const teamChats = pgTable(
       .notNull()
       .references(() => teams.id, { onDelete: 'cascade' }),
   },
-  (t) => [primaryKey({ columns: [t.channel, t.chatId] }), uniqueIndex('team_chats_team_channel_uq').on(t.teamId, t.channel)],
+  (t) => [
+    primaryKey({ columns: [t.channel, t.chatId] }),
+    uniqueIndex('team_chats_team_channel_uq').on(t.teamId, t.channel),
+  ],
 );
 
 /**

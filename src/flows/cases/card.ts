@@ -1,7 +1,7 @@
+import { runningClocks } from '../deadlines/clocks.ts';
 import type { TextKey } from '../engine/catalogue.ts';
 import { formatSpan } from '../engine/format.ts';
 import type { Choice, Reply } from '../engine/message.ts';
-import { runningClocks } from '../deadlines/clocks.ts';
 import { findStaff } from '../org/directory.ts';
 import { maskAddress, maskPhone } from '../validate/phone.ts';
 import type { Work } from '../work.ts';
@@ -24,7 +24,8 @@ export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
   lines.push({ label: t(lang, 'case.card.state'), value: t(lang, `case.state.${caseRow.state}` as TextKey) });
   if (caseRow.summary) lines.push({ label: t(lang, 'case.card.summary'), value: caseRow.summary });
   lines.push({ label: t(lang, 'case.card.phone'), value: maskPhone(caseRow.phone) });
-  if (caseRow.address) lines.push({ label: t(lang, 'case.card.address'), value: maskAddress(caseRow.address) });
+  if (caseRow.address)
+    lines.push({ label: t(lang, 'case.card.address'), value: maskAddress(caseRow.address) });
   lines.push({ label: t(lang, 'case.card.assignee'), value: assignee?.name ?? t(lang, 'nobody') });
   for (const clock of await runningClocks(w, caseRow.id)) {
     const left = clock.dueAt.getTime() - w.now.getTime();
@@ -36,8 +37,10 @@ export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
     });
   }
   const choices: Choice[] = [];
-  if (caseRow.state === 'open') choices.push({ label: t(lang, 'case.action.take'), action: caseAction(caseRow.id, 'take') });
-  if (caseRow.state === 'taken') choices.push({ label: t(lang, 'case.action.close'), action: caseAction(caseRow.id, 'close') });
+  if (caseRow.state === 'open')
+    choices.push({ label: t(lang, 'case.action.take'), action: caseAction(caseRow.id, 'take') });
+  if (caseRow.state === 'taken')
+    choices.push({ label: t(lang, 'case.action.close'), action: caseAction(caseRow.id, 'close') });
   const title = t(lang, 'case.card.title', {
     kind: t(lang, `case.card.kind.${caseRow.kind}` as TextKey),
     caseNo: caseRow.id,

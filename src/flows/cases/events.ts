@@ -6,7 +6,13 @@ export type ActorKind = 'customer' | 'staff' | 'system';
 /** Appends to a case's audit trail: who did what, when. */
 export async function recordEvent(
   w: Work,
-  opts: { caseId: number; actorKind: ActorKind; actorId?: string | null; type: string; data?: Record<string, unknown> },
+  opts: {
+    caseId: number;
+    actorKind: ActorKind;
+    actorId?: string | null;
+    type: string;
+    data?: Record<string, unknown>;
+  },
 ): Promise<void> {
   await w.tx.insert(caseEvents).values({
     caseId: opts.caseId,

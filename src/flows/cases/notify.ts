@@ -1,7 +1,7 @@
 import { directChatId } from '../engine/direct-chat.ts';
 import type { Reply } from '../engine/message.ts';
-import { enqueueMessage } from '../outbox/enqueue.ts';
 import { identitiesOf, staffWithRole, teamChatsOf } from '../org/directory.ts';
+import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
 import type { CaseRow } from './open-case.ts';
 
@@ -9,7 +9,10 @@ import type { CaseRow } from './open-case.ts';
 const keyed = (key: string | undefined, suffix: string) => (key ? `${key}:${suffix}` : undefined);
 
 /** Posts to every group chat of a team. */
-export async function notifyTeam(w: Work, opts: { teamId: string; reply: Reply; dedupKey?: string }): Promise<number> {
+export async function notifyTeam(
+  w: Work,
+  opts: { teamId: string; reply: Reply; dedupKey?: string },
+): Promise<number> {
   const chats = await teamChatsOf(w.tx, opts.teamId);
   for (const chat of chats)
     await enqueueMessage(w.tx, {
@@ -23,7 +26,10 @@ export async function notifyTeam(w: Work, opts: { teamId: string; reply: Reply; 
 }
 
 /** Writes privately to a staff member on every channel they have an account on. */
-export async function notifyStaff(w: Work, opts: { staffId: string; reply: Reply; dedupKey?: string }): Promise<number> {
+export async function notifyStaff(
+  w: Work,
+  opts: { staffId: string; reply: Reply; dedupKey?: string },
+): Promise<number> {
   const ids = await identitiesOf(w.tx, opts.staffId);
   for (const id of ids)
     await enqueueMessage(w.tx, {
@@ -44,7 +50,10 @@ export async function notifyManagers(w: Work, opts: { reply: Reply; dedupKey?: s
 }
 
 /** Tells the customer of a case, in the chat the case came from. */
-export async function notifyCustomer(w: Work, opts: { caseRow: CaseRow; reply: Reply; dedupKey?: string }): Promise<void> {
+export async function notifyCustomer(
+  w: Work,
+  opts: { caseRow: CaseRow; reply: Reply; dedupKey?: string },
+): Promise<void> {
   await enqueueMessage(w.tx, {
     channel: opts.caseRow.channel as never,
     chatId: opts.caseRow.chatId,

@@ -14,13 +14,19 @@ import type { CaseRow } from './open-case.ts';
  * Loads and locks the case and checks the staff member may act on it (a member of its team).
  * Refusals are answered and written to the audit trail; returns null when refused.
  */
-async function authorize(ctx: Context, staff: StaffRow | null, caseId: number, verb: string): Promise<CaseRow | null> {
+async function authorize(
+  ctx: Context,
+  staff: StaffRow | null,
+  caseId: number,
+  verb: string,
+): Promise<CaseRow | null> {
   const caseRow = await loadCase(ctx.tx, caseId, { forUpdate: true });
   if (!caseRow) {
     ctx.say(ctx.text('staff.notFound', { caseNo: caseId }));
     return null;
   }
-  const allowed = staff !== null && caseRow.teamId !== null && (await isTeamMember(ctx.tx, caseRow.teamId, staff.id));
+  const allowed =
+    staff !== null && caseRow.teamId !== null && (await isTeamMember(ctx.tx, caseRow.teamId, staff.id));
   if (!allowed) {
     ctx.say(ctx.text('staff.notStaff'));
     await recordEvent(ctx, {
@@ -30,7 +36,10 @@ async function authorize(ctx: Context, staff: StaffRow | null, caseId: number, v
       type: 'refused',
       data: { verb, channel: ctx.msg.channel, senderId: ctx.msg.sender.id },
     });
-    ctx.deps.log.warn({ caseId, verb, channel: ctx.msg.channel, staffId: staff?.id ?? null }, 'staff action refused');
+    ctx.deps.log.warn(
+      { caseId, verb, channel: ctx.msg.channel, staffId: staff?.id ?? null },
+      'staff action refused',
+    );
     return null;
   }
   return caseRow;
@@ -56,29 +65,54 @@ export async function takeCase(ctx: Context, staff: StaffRow | null, caseId: num
     .returning();
   await recordEvent(ctx, { caseId, actorKind: 'staff', actorId: staff.id, type: 'taken' });
   await meetClocks(ctx, { caseId, kinds: ['respond', 'ackP0'] });
-  await notifyTeam(ctx, { teamId: taken!.teamId!, reply: { text: ctx.text('staff.taken', { staff: staff.name, caseNo: caseId }) } });
+  await notifyTeam(ctx, {
+    teamId: taken!.teamId!,
+    reply: { text: ctx.text('staff.taken', { staff: staff.name, caseNo: caseId }) },
+  });
   await notifyTeam(ctx, { teamId: taken!.teamId!, reply: await renderCard(ctx, taken!) });
   // The full phone and address go privately to the one who took the case, and the reveal is audited.
   const address = taken!.address ? `\n地址：${taken!.address}` : '';
   const reached = await notifyStaff(ctx, {
     staffId: staff.id,
-    reply: { text: ctx.deps.t('zh', 'staff.takenPrivate', { caseNo: caseId, phone: taken!.phone ?? '—', address }) },
+    reply: {
+      text: ctx.deps.t('zh', 'staff.takenPrivate', { caseNo: caseId, phone: taken!.phone ?? '—', address }),
+    },
   });
-  if (reached > 0) await recordEvent(ctx, { caseId, actorKind: 'staff', actorId: staff.id, type: 'pii_revealed', data: { fields: ['phone', 'address'] } });
+  if (reached > 0)
+    await recordEvent(ctx, {
+      caseId,
+      actorKind: 'staff',
+      actorId: staff.id,
+      type: 'pii_revealed',
+      data: { fields: ['phone', 'address'] },
+    });
   await notifyCustomer(ctx, {
     caseRow: taken!,
-    reply: { text: ctx.deps.t(taken!.customerLang as 'zh', 'customer.taken', { caseNo: caseId, staff: staff.name }) },
+    reply: {
+      text: ctx.deps.t(taken!.customerLang as 'zh', 'customer.taken', { caseNo: caseId, staff: staff.name }),
+    },
   });
 }
 
 /** 回复: sends the staff member's answer to the customer and stops the answer clock. */
-export async function replyToCustomer(ctx: Context, staff: StaffRow | null, caseId: number, text: string): Promise<void> {
+export async function replyToCustomer(
+  ctx: Context,
+  staff: StaffRow | null,
+  caseId: number,
+  text: string,
+): Promise<void> {
   const caseRow = await authorize(ctx, staff, caseId, 'reply');
   if (!caseRow || !staff) return;
   if (caseRow.state === 'open') return ctx.say(ctx.text('staff.notTaken', { caseNo: caseId }));
   if (caseRow.state === 'closed') return ctx.say(ctx.text('staff.alreadyClosed', { caseNo: caseId }));
   if (!text) return ctx.say(ctx.text('staff.replyEmpty'));
-  await recordEvent(ctx, { caseId, actorKind: 'staff', actorId: staff.id, type: 'replied', data: { length: text.length } });
+  await recordEvent(ctx, {
+    caseId,
+    actorKind: 'staff',
+    actorId: staff.id,
+    type: 'replied',
+    data: { length: text.length },
+  });
   await meetClocks(ctx, { caseId, kinds: ['reply'] });
   await notifyCustomer(ctx, {
     caseRow,
@@ -100,7 +134,10 @@ export async function closeCase(ctx: Context, staff: StaffRow | null, caseId: nu
     .returning();
   await recordEvent(ctx, { caseId, actorKind: 'staff', actorId: staff.id, type: 'closed' });
   await stopAllClocks(ctx, { caseId, as: 'met' });
-  await notifyTeam(ctx, { teamId: closed!.teamId!, reply: { text: ctx.text('staff.closed', { staff: staff.name, caseNo: caseId }) } });
+  await notifyTeam(ctx, {
+    teamId: closed!.teamId!,
+    reply: { text: ctx.text('staff.closed', { staff: staff.name, caseNo: caseId }) },
+  });
   await notifyCustomer(ctx, {
     caseRow: closed!,
     reply: { text: ctx.deps.t(closed!.customerLang as 'zh', 'customer.closed', { caseNo: caseId }) },

@@ -49,12 +49,21 @@ export async function meetClocks(w: Work, opts: { caseId: number; kinds: string[
   return w.tx
     .update(deadlines)
     .set({ state: 'met', metAt: w.now, nextAt: null })
-    .where(and(eq(deadlines.caseId, opts.caseId), inArray(deadlines.kind, opts.kinds), eq(deadlines.state, 'running')))
+    .where(
+      and(
+        eq(deadlines.caseId, opts.caseId),
+        inArray(deadlines.kind, opts.kinds),
+        eq(deadlines.state, 'running'),
+      ),
+    )
     .returning();
 }
 
 /** Stops every running clock of a case (closed, cancelled). */
-export async function stopAllClocks(w: Work, opts: { caseId: number; as: 'met' | 'cancelled' }): Promise<void> {
+export async function stopAllClocks(
+  w: Work,
+  opts: { caseId: number; as: 'met' | 'cancelled' },
+): Promise<void> {
   await w.tx
     .update(deadlines)
     .set({ state: opts.as, nextAt: null, metAt: opts.as === 'met' ? w.now : null })

@@ -28,7 +28,7 @@ export async function fireDeadline(
   const effects = emptyEffects();
   const status = await db.transaction(async (tx): Promise<FireStatus> => {
     const [row] = await tx.select().from(deadlines).where(eq(deadlines.id, job.deadlineId)).for('update');
-    if (!row || row.state !== 'running' || !row.nextAt) return 'done';
+    if (row?.state !== 'running' || !row.nextAt) return 'done';
     if (row.nextAt.getTime() !== job.nextAtMs) return 'stale';
     const now = deps.clock.now();
     if (row.nextAt.getTime() > now.getTime()) {
@@ -49,12 +49,15 @@ export async function fireDeadline(
         late: formatSpan(now.getTime() - row.dueAt.getTime(), 'zh', deps.t),
         assignee: assignee?.name ?? deps.t('zh', 'nobody'),
       };
-      const reply = { text: deps.t('zh', row.level === 0 ? 'deadline.missed' : 'deadline.escalated', params) };
+      const reply = {
+        text: deps.t('zh', row.level === 0 ? 'deadline.missed' : 'deadline.escalated', params),
+      };
       const team = caseRow.teamId ? await findTeam(tx, caseRow.teamId) : null;
       for (const target of rung.notify) {
         const key = `${dedupKey}:${target}`;
         if (target === 'team' && team) await notifyTeam(w, { teamId: team.id, reply, dedupKey: key });
-        if (target === 'assignee' && assignee) await notifyStaff(w, { staffId: assignee.id, reply, dedupKey: key });
+        if (target === 'assignee' && assignee)
+          await notifyStaff(w, { staffId: assignee.id, reply, dedupKey: key });
         if (target === 'supervisor' && team?.supervisorId)
           await notifyStaff(w, { staffId: team.supervisorId, reply, dedupKey: key });
         if (target === 'manager') await notifyManagers(w, { reply, dedupKey: key });

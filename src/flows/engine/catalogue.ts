@@ -27,7 +27,8 @@ const zh = {
   'choice.edit': '重新填写',
   'leak.safety':
     '【燃气泄漏安全提示】请立即：\n1. 不要开关任何电器、电灯，不要拔插电源；\n2. 熄灭一切火源，严禁明火和吸烟；\n3. 不要在室内打电话；\n4. 打开门窗通风；\n5. 关闭燃气表前阀门；\n6. 迅速离开现场，到室外安全处拨打抢修电话 {emergencyHotline}。',
-  'human.opened': '已为您转接人工客服，工单号 {caseNo}。客服人员将在 {due} 前与您联系；紧急情况请拨打 {hotline}。',
+  'human.opened':
+    '已为您转接人工客服，工单号 {caseNo}。客服人员将在 {due} 前与您联系；紧急情况请拨打 {hotline}。',
   'human.alreadyOpen': '您的人工客服请求（工单号 {caseNo}）已在处理中，请稍候。',
   'enquiry.topic': '请选择咨询类别：',
   'enquiry.topic.billing': '燃气费与账户',
@@ -37,7 +38,8 @@ const zh = {
   'enquiry.description': '请简要描述您要咨询的问题（至少 2 个字）：',
   'enquiry.descriptionShort': '描述太短了，请至少写 2 个字。',
   'enquiry.phone': '请留下联系电话（手机或座机）：',
-  'enquiry.phoneInvalid': '电话号码格式不正确，请输入 11 位手机号或带区号的座机号，如 13812345678 或 0571-87654321。',
+  'enquiry.phoneInvalid':
+    '电话号码格式不正确，请输入 11 位手机号或带区号的座机号，如 13812345678 或 0571-87654321。',
   'enquiry.confirm': '请确认您的留言：\n类别：{topic}\n内容：{description}\n电话：{phone}',
   'enquiry.opened': '留言已提交，工单号 {caseNo}。我们将在 {due} 前答复您。',
   'case.card.title': '【{kind}】工单 {caseNo}',
@@ -75,13 +77,14 @@ const zh = {
   'staff.unknownCommand': '无法识别的命令。',
   'staff.replyEmpty': '请在工单号后写上要答复客户的内容。',
   'manager.only': '只有管理人员可以查询统计。',
-  'manager.stats': '今日统计（{date}）：\n新建工单 {created}\n待接单 {open}\n处理中 {taken}\n已办结 {closed}\n超时 {overdue}',
+  'manager.stats':
+    '今日统计（{date}）：\n新建工单 {created}\n待接单 {open}\n处理中 {taken}\n已办结 {closed}\n超时 {overdue}',
   'customer.taken': '您的工单 {caseNo} 已由工作人员 {staff} 接单处理。',
   'customer.reply': '关于工单 {caseNo} 的答复：\n{text}',
   'customer.closed': '您的工单 {caseNo} 已办结。感谢您的耐心！',
   'deadline.missed': '⚠️ 工单 {caseNo} 的{clock}时限已到（{due}），请尽快处理。',
   'deadline.escalated': '⚠️ 升级：工单 {caseNo} 的{clock}时限已超时 {late}，负责人：{assignee}。',
-  'nobody': '无人',
+  nobody: '无人',
   'duration.minutes': '{n} 分钟',
   'duration.hours': '{h} 小时 {m} 分钟',
   'duration.days': '{d} 天 {h} 小时',
@@ -90,7 +93,8 @@ const zh = {
 export type TextKey = keyof typeof zh;
 
 const en: Record<TextKey, string> = {
-  'menu.title': 'Hello, this is {company} customer service. What can we do for you? (reply with a number or tap a button)',
+  'menu.title':
+    'Hello, this is {company} customer service. What can we do for you? (reply with a number or tap a button)',
   'menu.enquiry': 'Ask a question',
   'menu.human': 'Talk to a person',
   'menu.help': 'Help',
@@ -107,14 +111,16 @@ const en: Record<TextKey, string> = {
   'dialogue.flowChanged': 'This service has been updated; please start again.',
   'dialogue.idleReminder': 'Are you still there? Reply anything to continue, or "cancel" to stop.',
   'dialogue.expired': 'This conversation has ended after a long pause. Message us any time.',
-  'dialogue.error': 'Sorry, something went wrong on our side and it has been logged. Please try again later or call {hotline}.',
+  'dialogue.error':
+    'Sorry, something went wrong on our side and it has been logged. Please try again later or call {hotline}.',
   'choice.back': 'Back',
   'choice.cancel': 'Cancel',
   'choice.confirm': 'Submit',
   'choice.edit': 'Start over',
   'leak.safety':
     'GAS LEAK SAFETY — do this now:\n1. Do not switch any light or appliance on or off, do not unplug anything;\n2. Put out every flame, do not smoke;\n3. Do not use a phone indoors;\n4. Open doors and windows;\n5. Close the valve before the gas meter;\n6. Leave at once and call the emergency line {emergencyHotline} from outside.',
-  'human.opened': 'You are being put through to a person, case {caseNo}. Staff will contact you before {due}; in an emergency call {hotline}.',
+  'human.opened':
+    'You are being put through to a person, case {caseNo}. Staff will contact you before {due}; in an emergency call {hotline}.',
   'human.alreadyOpen': 'Your request for a person (case {caseNo}) is being handled, please wait.',
   'enquiry.topic': 'What is your question about?',
   'enquiry.topic.billing': 'Bills and account',
@@ -124,7 +130,8 @@ const en: Record<TextKey, string> = {
   'enquiry.description': 'Please describe your question (at least 2 characters):',
   'enquiry.descriptionShort': 'That is too short; please write at least 2 characters.',
   'enquiry.phone': 'Your contact phone number (mobile or landline):',
-  'enquiry.phoneInvalid': 'That phone number is not valid: give an 11-digit mobile or a landline with area code, e.g. 13812345678 or 0571-87654321.',
+  'enquiry.phoneInvalid':
+    'That phone number is not valid: give an 11-digit mobile or a landline with area code, e.g. 13812345678 or 0571-87654321.',
   'enquiry.confirm': 'Please confirm your question:\nTopic: {topic}\nQuestion: {description}\nPhone: {phone}',
   'enquiry.opened': 'Your question is registered as case {caseNo}. We will answer before {due}.',
   'case.card.title': '[{kind}] Case {caseNo}',
@@ -157,16 +164,19 @@ const en: Record<TextKey, string> = {
   'staff.alreadyClosed': 'Case {caseNo} is already closed.',
   'staff.notTaken': 'Nobody has taken case {caseNo} yet; take it first.',
   'staff.unboundGroup': 'This group is not bound to a team; the bot does not dispatch cases here.',
-  'staff.usage': 'Team commands:\ntake <case>\nreply <case> <text> (answer the customer)\nclose <case>\ncase <case> (show)',
+  'staff.usage':
+    'Team commands:\ntake <case>\nreply <case> <text> (answer the customer)\nclose <case>\ncase <case> (show)',
   'staff.unknownCommand': 'Unknown command.',
   'staff.replyEmpty': 'Write the answer to the customer after the case number.',
   'manager.only': 'Only managers can ask for statistics.',
-  'manager.stats': 'Today ({date}):\nnew cases {created}\nwaiting {open}\nin progress {taken}\nclosed {closed}\noverdue {overdue}',
+  'manager.stats':
+    'Today ({date}):\nnew cases {created}\nwaiting {open}\nin progress {taken}\nclosed {closed}\noverdue {overdue}',
   'customer.taken': 'Your case {caseNo} has been taken by {staff}.',
   'customer.reply': 'Answer on case {caseNo}:\n{text}',
   'customer.closed': 'Your case {caseNo} is closed. Thank you for your patience!',
   'deadline.missed': '⚠️ Case {caseNo}: the {clock} deadline ({due}) has passed; please act now.',
-  'deadline.escalated': '⚠️ Escalation: case {caseNo} is {late} past its {clock} deadline; assignee: {assignee}.',
+  'deadline.escalated':
+    '⚠️ Escalation: case {caseNo} is {late} past its {clock} deadline; assignee: {assignee}.',
   nobody: 'nobody',
   'duration.minutes': '{n} min',
   'duration.hours': '{h} h {m} min',

@@ -21,7 +21,11 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
   const replies: Reply[] = [];
   let customerId: number | undefined;
   const company = w.deps.policy.company;
-  const defaults = { company: company.name, hotline: company.hotline, emergencyHotline: company.emergencyHotline };
+  const defaults = {
+    company: company.name,
+    hotline: company.hotline,
+    emergencyHotline: company.emergencyHotline,
+  };
   return {
     ...w,
     msg,
@@ -34,7 +38,10 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
       const existing = await w.tx.query.chatIdentities.findFirst({
         where: (c, { and, eq }) => and(eq(c.channel, msg.channel), eq(c.externalUserId, msg.sender.id)),
       });
-      if (existing) return (customerId = existing.customerId);
+      if (existing) {
+        customerId = existing.customerId;
+        return customerId;
+      }
       const [created] = await w.tx
         .insert(customers)
         .values({ name: msg.sender.name ?? null, lang, createdAt: w.now, updatedAt: w.now })

@@ -23,7 +23,13 @@ export async function loadDialogue(tx: DbOrTx, key: DialogueKey): Promise<Dialog
   const rows = await tx
     .select()
     .from(dialogues)
-    .where(and(eq(dialogues.channel, key.channel), eq(dialogues.chatId, key.chatId), eq(dialogues.userId, key.userId)));
+    .where(
+      and(
+        eq(dialogues.channel, key.channel),
+        eq(dialogues.chatId, key.chatId),
+        eq(dialogues.userId, key.userId),
+      ),
+    );
   return rows[0] ?? null;
 }
 
@@ -66,5 +72,11 @@ export async function saveDialogue(
 export async function clearDialogue(tx: DbOrTx, key: DialogueKey): Promise<void> {
   await tx
     .delete(dialogues)
-    .where(and(eq(dialogues.channel, key.channel), eq(dialogues.chatId, key.chatId), eq(dialogues.userId, key.userId)));
+    .where(
+      and(
+        eq(dialogues.channel, key.channel),
+        eq(dialogues.chatId, key.chatId),
+        eq(dialogues.userId, key.userId),
+      ),
+    );
 }

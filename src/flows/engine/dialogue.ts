@@ -68,7 +68,10 @@ export function matchOffered(offered: Choice[], text: string | undefined): Choic
  */
 export async function answer(ctx: Context, key: DialogueKey, pos: Position, row: DialogueRow): Promise<void> {
   const step = pos.flow.steps[pos.step]!;
-  const input: StepInput = { text: ctx.msg.text?.trim() || undefined, attachments: ctx.msg.attachments ?? [] };
+  const input: StepInput = {
+    text: ctx.msg.text?.trim() || undefined,
+    attachments: ctx.msg.attachments ?? [],
+  };
   const action = ctx.msg.action;
   if (action) {
     const prefix = choiceAction(pos.flow.id, pos.step, '');
@@ -99,5 +102,10 @@ export async function answer(ctx: Context, key: DialogueKey, pos: Position, row:
     await clearDialogue(ctx.tx, key);
     return pos.flow.complete(ctx, outcome.data);
   }
-  await ask(ctx, key, { ...pos, step: outcome.next, data: outcome.data, history: [...pos.history, pos.step] });
+  await ask(ctx, key, {
+    ...pos,
+    step: outcome.next,
+    data: outcome.data,
+    history: [...pos.history, pos.step],
+  });
 }

@@ -1,5 +1,5 @@
-import { enqueueMessage } from '../outbox/enqueue.ts';
 import { findStaffByIdentity } from '../org/directory.ts';
+import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
 import { createContext } from './context.ts';
 import type { InboundMessage } from './message.ts';
@@ -18,5 +18,11 @@ export async function handleMessage(w: Work, services: Services, msg: InboundMes
     await routePrivate(ctx, services);
   }
   for (const reply of ctx.replies)
-    await enqueueMessage(w.tx, { channel: msg.channel, chatId: msg.chatId, reply, now: w.now, effects: w.effects });
+    await enqueueMessage(w.tx, {
+      channel: msg.channel,
+      chatId: msg.chatId,
+      reply,
+      now: w.now,
+      effects: w.effects,
+    });
 }

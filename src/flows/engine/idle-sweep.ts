@@ -12,7 +12,10 @@ import { spanMs } from './router.ts';
  * idle time runs out. Safe to run twice: each reminder and each expiry is a row change that
  * happens once (the dedup key covers a repeated run over the same idle spell).
  */
-export async function sweepIdleDialogues(db: Db, deps: FlowDeps): Promise<{ reminded: number; expired: number; effects: Effects }> {
+export async function sweepIdleDialogues(
+  db: Db,
+  deps: FlowDeps,
+): Promise<{ reminded: number; expired: number; effects: Effects }> {
   const effects = emptyEffects();
   const now = deps.clock.now();
   const { idleReminder, idleExpiry } = deps.policy.dialogue;
@@ -36,11 +39,15 @@ export async function sweepIdleDialogues(db: Db, deps: FlowDeps): Promise<{ remi
         dedupKey: `idle-expired:${d.channel}:${d.chatId}:${d.userId}:${d.updatedAt.getTime()}`,
       });
     // The menu is not a dialogue in progress: it just expires quietly.
-    await tx.delete(dialogues).where(and(sql`${dialogues.flow} = 'menu'`, lt(dialogues.updatedAt, expireBefore)));
+    await tx
+      .delete(dialogues)
+      .where(and(sql`${dialogues.flow} = 'menu'`, lt(dialogues.updatedAt, expireBefore)));
     const reminded = await tx
       .update(dialogues)
       .set({ remindedAt: now })
-      .where(and(ne(dialogues.flow, 'menu'), isNull(dialogues.remindedAt), lt(dialogues.updatedAt, remindBefore)))
+      .where(
+        and(ne(dialogues.flow, 'menu'), isNull(dialogues.remindedAt), lt(dialogues.updatedAt, remindBefore)),
+      )
       .returning();
     for (const d of reminded)
       await enqueueMessage(tx, {

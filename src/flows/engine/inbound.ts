@@ -33,7 +33,12 @@ export async function storeInbound(db: Db, msg: InboundMessage): Promise<{ id: n
   const [existing] = await db
     .select({ id: inboundMessages.id })
     .from(inboundMessages)
-    .where(and(eq(inboundMessages.channel, msg.channel), eq(inboundMessages.channelMessageId, msg.channelMessageId)));
+    .where(
+      and(
+        eq(inboundMessages.channel, msg.channel),
+        eq(inboundMessages.channelMessageId, msg.channelMessageId),
+      ),
+    );
   return { id: existing!.id, duplicate: true };
 }
 
@@ -52,7 +57,11 @@ export async function processInbound(
 ): Promise<{ status: ProcessStatus; effects: Effects }> {
   const effects = emptyEffects();
   const status = await db.transaction(async (tx): Promise<ProcessStatus> => {
-    const [row] = await tx.select().from(inboundMessages).where(eq(inboundMessages.id, id)).for('update', { skipLocked: true });
+    const [row] = await tx
+      .select()
+      .from(inboundMessages)
+      .where(eq(inboundMessages.id, id))
+      .for('update', { skipLocked: true });
     if (!row) return 'busy';
     if (row.processedAt) return 'already';
     const msg = { ...(row.payload as unknown as InboundMessage), receivedAt: row.receivedAt };
@@ -93,7 +102,10 @@ export async function processInbound(
 }
 
 /** Messages stored but not processed (a crash between the two, or a failure to retry). */
-export async function unprocessedInbound(db: Db, opts: { olderThan: Date; limit: number }): Promise<number[]> {
+export async function unprocessedInbound(
+  db: Db,
+  opts: { olderThan: Date; limit: number },
+): Promise<number[]> {
   const rows = await db
     .select({ id: inboundMessages.id })
     .from(inboundMessages)
@@ -102,4 +114,3 @@ export async function unprocessedInbound(db: Db, opts: { olderThan: Date; limit:
     .limit(opts.limit);
   return rows.map((r) => r.id);
 }
-

@@ -2,8 +2,15 @@ import type { StaffRow } from '../org/directory.ts';
 import { findStaffByIdentity } from '../org/directory.ts';
 import type { TextKey } from './catalogue.ts';
 import type { Context } from './context.ts';
-import { ask, answer, matchOffered, type Position, startFlow, stepBack } from './dialogue.ts';
-import { clearDialogue, type DialogueKey, type DialogueRow, loadDialogue, lockDialogue, saveDialogue } from './dialogue-store.ts';
+import { answer, ask, matchOffered, type Position, startFlow, stepBack } from './dialogue.ts';
+import {
+  clearDialogue,
+  type DialogueKey,
+  type DialogueRow,
+  loadDialogue,
+  lockDialogue,
+  saveDialogue,
+} from './dialogue-store.ts';
 import type { Flow } from './flow.ts';
 import { globalIntent, mentionsLeak, normalizeWords } from './intents.ts';
 import type { Choice } from './message.ts';
@@ -34,7 +41,12 @@ export interface Services {
 const MENU_FLOW = 'menu';
 
 /** Shows the main menu and remembers what it offered, so "1" picks the first item. */
-export async function showMenu(ctx: Context, services: Services, key: DialogueKey, prefix?: TextKey): Promise<void> {
+export async function showMenu(
+  ctx: Context,
+  services: Services,
+  key: DialogueKey,
+  prefix?: TextKey,
+): Promise<void> {
   const choices: Choice[] = services.menu.map((m) => ({ label: ctx.text(m.label), action: `m:${m.id}` }));
   const title = ctx.text('menu.title');
   ctx.say({ text: prefix ? `${ctx.text(prefix)}\n${title}` : title, choices });
@@ -145,6 +157,7 @@ export function flowStarter(services: () => Services, flowId: string) {
 
 /** Length of a plain (calendar) duration in ms; dialogue timeouts are plain durations. */
 export function spanMs(d: { amount: number; unit: string }): number {
-  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, wh: 3_600_000, wd: 86_400_000 }[d.unit] ?? 60_000;
+  const unit =
+    { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, wh: 3_600_000, wd: 86_400_000 }[d.unit] ?? 60_000;
   return d.amount * unit;
 }

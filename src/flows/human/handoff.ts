@@ -16,7 +16,9 @@ export async function handoffToHuman(ctx: Context, from: Position | null): Promi
   const [waiting] = await ctx.tx
     .select({ id: cases.id })
     .from(cases)
-    .where(and(eq(cases.customerId, customerId), eq(cases.kind, 'human'), inArray(cases.state, ['open', 'taken'])));
+    .where(
+      and(eq(cases.customerId, customerId), eq(cases.kind, 'human'), inArray(cases.state, ['open', 'taken'])),
+    );
   if (waiting) return ctx.say(ctx.text('human.alreadyOpen', { caseNo: waiting.id }));
   const where = from ? `${from.flow.id}/${from.step}` : 'menu';
   const caseRow = await openCase(ctx, {
@@ -28,7 +30,11 @@ export async function handoffToHuman(ctx: Context, from: Position | null): Promi
     summary: from ? `${ctx.text('menu.human')}（${where}）` : ctx.text('menu.human'),
     details: { from: where },
   });
-  const clock = await startClock(ctx, { caseId: caseRow.id, kind: 'respond', duration: ctx.deps.policy.deadlines.human.respond });
+  const clock = await startClock(ctx, {
+    caseId: caseRow.id,
+    kind: 'respond',
+    duration: ctx.deps.policy.deadlines.human.respond,
+  });
   await routeCase(ctx, { caseRow });
   ctx.say(ctx.text('human.opened', { caseNo: caseRow.id, due: formatTime(clock.dueAt, ctx.lang) }));
 }

@@ -7,13 +7,21 @@ export type StaffRow = typeof staff.$inferSelect;
 export type TeamRow = typeof teams.$inferSelect;
 
 /** The active staff member behind a chat account, if any. */
-export async function findStaffByIdentity(tx: DbOrTx, channel: Channel, externalUserId: string): Promise<StaffRow | null> {
+export async function findStaffByIdentity(
+  tx: DbOrTx,
+  channel: Channel,
+  externalUserId: string,
+): Promise<StaffRow | null> {
   const rows = await tx
     .select({ s: staff })
     .from(staffIdentities)
     .innerJoin(staff, eq(staff.id, staffIdentities.staffId))
     .where(
-      and(eq(staffIdentities.channel, channel), eq(staffIdentities.externalUserId, externalUserId), eq(staff.active, true)),
+      and(
+        eq(staffIdentities.channel, channel),
+        eq(staffIdentities.externalUserId, externalUserId),
+        eq(staff.active, true),
+      ),
     );
   return rows[0]?.s ?? null;
 }
@@ -39,7 +47,10 @@ export async function findStaff(tx: DbOrTx, staffId: string): Promise<StaffRow |
 }
 
 /** Every group chat of a team, on every channel it has one. */
-export async function teamChatsOf(tx: DbOrTx, teamId: string): Promise<{ channel: Channel; chatId: string }[]> {
+export async function teamChatsOf(
+  tx: DbOrTx,
+  teamId: string,
+): Promise<{ channel: Channel; chatId: string }[]> {
   const rows = await tx.select().from(teamChats).where(eq(teamChats.teamId, teamId));
   return rows.map((r) => ({ channel: r.channel as Channel, chatId: r.chatId }));
 }
@@ -53,13 +64,19 @@ export async function isTeamMember(tx: DbOrTx, teamId: string, staffId: string):
 }
 
 /** The chat accounts of a staff member, to reach them privately. */
-export async function identitiesOf(tx: DbOrTx, staffId: string): Promise<{ channel: Channel; externalUserId: string }[]> {
+export async function identitiesOf(
+  tx: DbOrTx,
+  staffId: string,
+): Promise<{ channel: Channel; externalUserId: string }[]> {
   const rows = await tx.select().from(staffIdentities).where(eq(staffIdentities.staffId, staffId));
   return rows.map((r) => ({ channel: r.channel as Channel, externalUserId: r.externalUserId }));
 }
 
 /** Active staff holding a role (e.g. every manager). */
-export async function staffWithRole(tx: DbOrTx, role: 'staff' | 'supervisor' | 'manager'): Promise<StaffRow[]> {
+export async function staffWithRole(
+  tx: DbOrTx,
+  role: 'staff' | 'supervisor' | 'manager',
+): Promise<StaffRow[]> {
   return tx
     .select()
     .from(staff)

@@ -14,7 +14,13 @@ export async function syncOrganisation(db: Db, policy: Policy): Promise<void> {
   await db.transaction(async (tx) => {
     const now = new Date();
     for (const t of policy.teams) {
-      const row = { id: t.id, name: t.name, emergency: t.emergency, supervisorId: t.supervisor ?? null, updatedAt: now };
+      const row = {
+        id: t.id,
+        name: t.name,
+        emergency: t.emergency,
+        supervisorId: t.supervisor ?? null,
+        updatedAt: now,
+      };
       await tx.insert(teams).values(row).onConflictDoUpdate({ target: teams.id, set: row });
     }
     for (const s of policy.staff) {
@@ -26,14 +32,18 @@ export async function syncOrganisation(db: Db, policy: Policy): Promise<void> {
     await tx.update(staff).set({ active: false, updatedAt: now }).where(notInArray(staff.id, staffIds));
     await tx.delete(teamMembers).where(inArray(teamMembers.staffId, staffIds));
     for (const s of policy.staff) {
-      for (const teamId of s.teams) await tx.insert(teamMembers).values({ teamId, staffId: s.id }).onConflictDoNothing();
+      for (const teamId of s.teams)
+        await tx.insert(teamMembers).values({ teamId, staffId: s.id }).onConflictDoNothing();
       for (const [key, externalUserId] of Object.entries(s.identities)) {
         if (!externalUserId) continue;
         const channel = CHANNEL_OF[key as keyof typeof CHANNEL_OF];
         await tx
           .insert(staffIdentities)
           .values({ channel, externalUserId, staffId: s.id })
-          .onConflictDoUpdate({ target: [staffIdentities.channel, staffIdentities.externalUserId], set: { staffId: s.id } });
+          .onConflictDoUpdate({
+            target: [staffIdentities.channel, staffIdentities.externalUserId],
+            set: { staffId: s.id },
+          });
       }
     }
     for (const t of policy.teams)

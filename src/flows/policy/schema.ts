@@ -119,18 +119,27 @@ export const policySchema = z
     const staffIds = new Set(p.staff.map((s) => s.id));
     for (const [i, s] of p.staff.entries())
       for (const t of s.teams)
-        if (!teamIds.has(t)) ctx.addIssue({ code: 'custom', path: ['staff', i, 'teams'], message: `unknown team ${t}` });
+        if (!teamIds.has(t))
+          ctx.addIssue({ code: 'custom', path: ['staff', i, 'teams'], message: `unknown team ${t}` });
     for (const [i, t] of p.teams.entries())
       if (t.supervisor && !staffIds.has(t.supervisor))
-        ctx.addIssue({ code: 'custom', path: ['teams', i, 'supervisor'], message: `unknown staff ${t.supervisor}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['teams', i, 'supervisor'],
+          message: `unknown staff ${t.supervisor}`,
+        });
     for (const [i, r] of p.roster.entries()) {
-      if (!teamIds.has(r.team)) ctx.addIssue({ code: 'custom', path: ['roster', i, 'team'], message: `unknown team ${r.team}` });
+      if (!teamIds.has(r.team))
+        ctx.addIssue({ code: 'custom', path: ['roster', i, 'team'], message: `unknown team ${r.team}` });
       for (const s of r.staff)
-        if (!staffIds.has(s)) ctx.addIssue({ code: 'custom', path: ['roster', i, 'staff'], message: `unknown staff ${s}` });
+        if (!staffIds.has(s))
+          ctx.addIssue({ code: 'custom', path: ['roster', i, 'staff'], message: `unknown staff ${s}` });
     }
     for (const [kind, team] of Object.entries(p.routing))
-      if (!teamIds.has(team)) ctx.addIssue({ code: 'custom', path: ['routing', kind], message: `unknown team ${team}` });
-    if (!p.escalation.default) ctx.addIssue({ code: 'custom', path: ['escalation', 'default'], message: 'required' });
+      if (!teamIds.has(team))
+        ctx.addIssue({ code: 'custom', path: ['routing', kind], message: `unknown team ${team}` });
+    if (!p.escalation.default)
+      ctx.addIssue({ code: 'custom', path: ['escalation', 'default'], message: 'required' });
   });
 
 export type Policy = z.infer<typeof policySchema>;

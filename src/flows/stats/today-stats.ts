@@ -8,7 +8,13 @@ export async function todayStats(ctx: Context): Promise<string> {
   // Raw SQL parameters go to the driver as text: pass instants as ISO strings.
   const start = `${date}T00:00:00+08:00`;
   const now = ctx.now.toISOString();
-  const [row] = await ctx.tx.execute<{ created: number; open: number; taken: number; closed: number; overdue: number }>(sql`
+  const [row] = await ctx.tx.execute<{
+    created: number;
+    open: number;
+    taken: number;
+    closed: number;
+    overdue: number;
+  }>(sql`
     select
       (select count(*)::int from cases where created_at >= ${start}::timestamptz) as created,
       (select count(*)::int from cases where state = 'open') as open,

@@ -1,6 +1,8 @@
 /** Turns full-width digits and punctuation into ASCII (common with Chinese input methods). */
 export function toHalfWidth(text: string): string {
-  return text.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)).replace(/\u3000/g, ' ');
+  return text
+    .replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0))
+    .replace(/\u3000/g, ' ');
 }
 
 /**
@@ -9,12 +11,13 @@ export function toHalfWidth(text: string): string {
  * Returns null when it is not one.
  */
 export function normalizePhone(input: string): string | null {
-  let s = toHalfWidth(input).trim().replace(/[\s()（）]/g, '');
-  s = s.replace(/^(\+|00)86-?/, '');
+  let s = toHalfWidth(input).trim();
+  s = s.replace(/\s*(?:转|ext\.?|#)\s*\d{1,6}$/i, ''); // an extension is not part of the number
+  s = s.replace(/[\s()（）-]/g, '').replace(/^(\+|00)86/, '');
   if (/^1[3-9]\d{9}$/.test(s)) return s;
-  const landline = /^(0\d{2,3})-?(\d{7,8})(?:[-转#]\d{1,6})?$/.exec(s);
-  if (landline) return `${landline[1]}-${landline[2]}`;
-  return null;
+  // Area codes: 010 and 02x have three digits, all others four.
+  const landline = /^(0(?:[12]\d|[3-9]\d{2}))(\d{7,8})$/.exec(s);
+  return landline ? `${landline[1]}-${landline[2]}` : null;
 }
 
 /** 138****5678 for mobiles, 0571-****4321 for landlines: what a group chat may show. */

@@ -17,7 +17,13 @@ beforeAll(async () => {
     ],
     staff: [
       { id: 'wang', name: '王师傅', roles: ['staff'], teams: ['repair'], identities: { web: 'wang' } },
-      { id: 'li', name: '李班长', roles: ['staff', 'supervisor'], teams: ['repair'], identities: { web: 'li' } },
+      {
+        id: 'li',
+        name: '李班长',
+        roles: ['staff', 'supervisor'],
+        teams: ['repair'],
+        identities: { web: 'li' },
+      },
       { id: 'chen', name: '陈师傅', roles: ['staff'], teams: ['meter'], identities: { web: 'chen' } },
       { id: 'zhao', name: '赵经理', roles: ['manager'], identities: { web: 'zhao' } },
     ],
@@ -33,7 +39,9 @@ afterAll(async () => {
 });
 
 /** A customer's enquiry, opened; returns its case number. */
-async function openEnquiry(phone = '13812345678'): Promise<{ caseNo: number; who: ReturnType<typeof customer> }> {
+async function openEnquiry(
+  phone = '13812345678',
+): Promise<{ caseNo: number; who: ReturnType<typeof customer> }> {
   const who = customer();
   await bot.chat.send(who, { action: 'm:enquiry' });
   await bot.chat.send(who, { action: 'c:enquiry:topic:billing' });
@@ -67,7 +75,14 @@ describe('staff work a case from the group chat', () => {
     const clocks = await bot.rt.database.db.select().from(deadlines).where(eq(deadlines.caseId, caseNo));
     expect(clocks.every((c) => c.state === 'met')).toBe(true);
     const events = await bot.rt.database.db.select().from(caseEvents).where(eq(caseEvents.caseId, caseNo));
-    expect(events.map((e) => e.type)).toEqual(['opened', 'assigned', 'taken', 'pii_revealed', 'replied', 'closed']);
+    expect(events.map((e) => e.type)).toEqual([
+      'opened',
+      'assigned',
+      'taken',
+      'pii_revealed',
+      'replied',
+      'closed',
+    ]);
   });
 
   it('two staff pressing take at the same moment: exactly one wins', async () => {

@@ -59,33 +59,53 @@ describe('the dialogue engine, through the enquiry flow', () => {
     expect(card.text).toContain('138****5678');
     expect(card.text).not.toContain('13812345678');
     expect(actions(card)).toEqual([`case:${caseNo}:take`]);
-    const clocks = await bot.rt.database.db.select().from(deadlines).where(eq(deadlines.caseId, Number(caseNo)));
+    const clocks = await bot.rt.database.db
+      .select()
+      .from(deadlines)
+      .where(eq(deadlines.caseId, Number(caseNo)));
     expect(clocks.map((c) => c.kind).sort()).toEqual(['reply', 'respond']);
-    const [row] = await bot.rt.database.db.select().from(cases).where(eq(cases.id, Number(caseNo)));
+    const [row] = await bot.rt.database.db
+      .select()
+      .from(cases)
+      .where(eq(cases.id, Number(caseNo)));
     expect(row!.assigneeId).toMatch(/^(wang|li)$/);
   });
 
-  it.each(['topic', 'description', 'phone', 'confirm'] as const)('取消 at the %s step ends the dialogue', async (step) => {
-    const { who } = await walkTo(step);
-    const replies = await bot.chat.send(who, '取消');
-    expect(replies[0]!.text).toContain('已取消');
-    expect(actions(replies[0])).toContain('m:enquiry');
-  });
+  it.each(['topic', 'description', 'phone', 'confirm'] as const)(
+    '取消 at the %s step ends the dialogue',
+    async (step) => {
+      const { who } = await walkTo(step);
+      const replies = await bot.chat.send(who, '取消');
+      expect(replies[0]!.text).toContain('已取消');
+      expect(actions(replies[0])).toContain('m:enquiry');
+    },
+  );
 
-  it.each(['topic', 'description', 'phone', 'confirm'] as const)('返回 at the %s step goes one step back', async (step) => {
-    const { who } = await walkTo(step);
-    const replies = await bot.chat.send(who, { action: 'g:back' });
-    const expected = { topic: '已经是第一步了。', description: '请选择咨询类别：', phone: '请简要描述', confirm: '请留下联系电话' }[step];
-    expect(texts(replies).join('\n')).toContain(expected);
-  });
+  it.each(['topic', 'description', 'phone', 'confirm'] as const)(
+    '返回 at the %s step goes one step back',
+    async (step) => {
+      const { who } = await walkTo(step);
+      const replies = await bot.chat.send(who, { action: 'g:back' });
+      const expected = {
+        topic: '已经是第一步了。',
+        description: '请选择咨询类别：',
+        phone: '请简要描述',
+        confirm: '请留下联系电话',
+      }[step];
+      expect(texts(replies).join('\n')).toContain(expected);
+    },
+  );
 
-  it.each(['topic', 'description', 'phone', 'confirm'] as const)('人工 at the %s step hands over to a person', async (step) => {
-    const { who } = await walkTo(step);
-    const replies = await bot.chat.send(who, '转人工');
-    expect(replies[0]!.text).toMatch(/已为您转接人工客服，工单号 \d+/);
-    const again = await bot.chat.send(who, '人工');
-    expect(again[0]!.text).toContain('已在处理中');
-  });
+  it.each(['topic', 'description', 'phone', 'confirm'] as const)(
+    '人工 at the %s step hands over to a person',
+    async (step) => {
+      const { who } = await walkTo(step);
+      const replies = await bot.chat.send(who, '转人工');
+      expect(replies[0]!.text).toMatch(/已为您转接人工客服，工单号 \d+/);
+      const again = await bot.chat.send(who, '人工');
+      expect(again[0]!.text).toContain('已在处理中');
+    },
+  );
 
   it('帮助 explains the words that work everywhere and repeats the question', async () => {
     const { who } = await walkTo('phone');
@@ -156,7 +176,10 @@ describe('bad input gets a clear answer', () => {
 
   it('state saved by an older version of a flow restarts cleanly', async () => {
     const { who } = await walkTo('phone');
-    await bot.rt.database.db.update(dialogues).set({ flowVersion: 0 }).where(eq(dialogues.userId, who.userId));
+    await bot.rt.database.db
+      .update(dialogues)
+      .set({ flowVersion: 0 })
+      .where(eq(dialogues.userId, who.userId));
     const replies = await bot.chat.send(who, '13812345678');
     expect(replies[0]!.text).toContain('业务流程已更新');
   });
@@ -175,7 +198,9 @@ describe('idle dialogues', () => {
     clock.advance(11 * 60_000);
     const first = await sweepIdleDialogues(bot.rt.database.db, bot.rt.deps);
     expect(first.reminded).toBeGreaterThanOrEqual(1);
-    expect(texts(await bot.chat.read(who.chatId))).toEqual(['您还在吗？回复任意内容继续办理，回复「取消」结束。']);
+    expect(texts(await bot.chat.read(who.chatId))).toEqual([
+      '您还在吗？回复任意内容继续办理，回复「取消」结束。',
+    ]);
     // A second sweep in the same idle spell reminds nobody twice.
     await sweepIdleDialogues(bot.rt.database.db, bot.rt.deps);
     expect(await bot.chat.read(who.chatId)).toEqual([]);

@@ -70,7 +70,13 @@ describe('a message delivered twice is processed once', () => {
       receivedAt: new Date(Date.now() - 60_000),
     });
     expect(await bot.chat.read(who.chatId)).toEqual([]);
-    await reconcileOnce({ db: bot.rt.database.db, deps: bot.rt.deps, services: bot.rt.services, kicker: bot.rt.kicker, log: bot.rt.log });
+    await reconcileOnce({
+      db: bot.rt.database.db,
+      deps: bot.rt.deps,
+      services: bot.rt.services,
+      kicker: bot.rt.kicker,
+      log: bot.rt.log,
+    });
     expect((await bot.chat.read(who.chatId))[0]?.text).toContain('请选择要办理的业务');
   });
 });
@@ -93,7 +99,11 @@ describe('deadlines', () => {
     // A Redis of this test's own, so FLUSHALL cannot disturb other test files.
     redisDir = mkdtempSync(join(tmpdir(), 'gsb-redis-'));
     const port = 20_000 + Math.floor(Math.random() * 20_000);
-    redisServer = await ensureRedis({ url: `redis://127.0.0.1:${port}`, dataDir: redisDir, log: pino({ level: 'silent' }) });
+    redisServer = await ensureRedis({
+      url: `redis://127.0.0.1:${port}`,
+      dataDir: redisDir,
+      log: pino({ level: 'silent' }),
+    });
     bot = await startTestBot({
       workers: true,
       redisUrl: redisServer.url,
@@ -138,17 +148,26 @@ describe('deadlines', () => {
     const second = await fireDeadline(bot.rt.database.db, bot.rt.deps, job);
     expect(first.status).toBe('fired');
     expect(second.status).toBe('stale');
-    const events = await bot.rt.database.db.select().from(caseEvents).where(eq(caseEvents.caseId, row!.caseId));
+    const events = await bot.rt.database.db
+      .select()
+      .from(caseEvents)
+      .where(eq(caseEvents.caseId, row!.caseId));
     expect(events.filter((e) => e.type === 'deadline_missed')).toHaveLength(1);
     // The next rung (the manager, an hour later by the demo policy) is scheduled, not yet taken.
     const [after] = await bot.rt.database.db.select().from(deadlines).where(eq(deadlines.id, row!.id));
     expect(after!.level).toBe(1);
     expect(after!.nextAt!.getTime() - row!.dueAt.getTime()).toBe(3600_000);
     // A timer that wakes too early does nothing.
-    const early = await fireDeadline(bot.rt.database.db, bot.rt.deps, { deadlineId: row!.id, nextAtMs: after!.nextAt!.getTime() });
+    const early = await fireDeadline(bot.rt.database.db, bot.rt.deps, {
+      deadlineId: row!.id,
+      nextAtMs: after!.nextAt!.getTime(),
+    });
     expect(early.status).toBe('early');
     clock.set(new Date(after!.nextAt!.getTime()));
-    const rung2 = await fireDeadline(bot.rt.database.db, bot.rt.deps, { deadlineId: row!.id, nextAtMs: after!.nextAt!.getTime() });
+    const rung2 = await fireDeadline(bot.rt.database.db, bot.rt.deps, {
+      deadlineId: row!.id,
+      nextAtMs: after!.nextAt!.getTime(),
+    });
     expect(rung2.status).toBe('fired');
     const manager = await bot.chat.all('dm-zhao');
     expect(manager.filter((r) => r.text.includes('升级'))).toHaveLength(1);
@@ -167,7 +186,13 @@ describe('the outbox', () => {
   async function queue(chatId: string, n: number): Promise<number[]> {
     const effects = emptyEffects();
     for (let i = 0; i < n; i++)
-      await enqueueMessage(bot.rt.database.db, { channel: 'web', chatId, reply: { text: `m${i}` }, now: new Date(), effects });
+      await enqueueMessage(bot.rt.database.db, {
+        channel: 'web',
+        chatId,
+        reply: { text: `m${i}` },
+        now: new Date(),
+        effects,
+      });
     return effects.outboxIds;
   }
 
@@ -185,9 +210,16 @@ describe('the outbox', () => {
     // Workers pick jobs in any order; a row waits while an earlier row of its chat is pending.
     for (let round = 0; round < 50 && pending.length > 0; round++) {
       const results = await Promise.all(
-        pending.map((id) => deliverOutbox(bot.rt.database.db, { web: sender }, { outboxId: id, kicker: bot.rt.kicker, lastAttempt: false })),
+        pending.map((id) =>
+          deliverOutbox(
+            bot.rt.database.db,
+            { web: sender },
+            { outboxId: id, kicker: bot.rt.kicker, lastAttempt: false },
+          ),
+        ),
       );
-      for (let i = results.length - 1; i >= 0; i--) if (results[i] === 'sent' || results[i] === 'done') pending.splice(i, 1);
+      for (let i = results.length - 1; i >= 0; i--)
+        if (results[i] === 'sent' || results[i] === 'done') pending.splice(i, 1);
     }
     expect(sent).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`));
   });
@@ -210,9 +242,9 @@ describe('the outbox', () => {
         throw new Error('connection reset');
       },
     };
-    await expect(deliverOutbox(db, { web: flaky }, { outboxId: a!, kicker: bot.rt.kicker, lastAttempt: false })).rejects.toThrow(
-      'connection reset',
-    );
+    await expect(
+      deliverOutbox(db, { web: flaky }, { outboxId: a!, kicker: bot.rt.kicker, lastAttempt: false }),
+    ).rejects.toThrow('connection reset');
     const [rowA] = await db.select().from(outbox).where(eq(outbox.id, a!));
     expect(rowA).toMatchObject({ state: 'pending', attempts: 1 });
     const limited: ChannelSender = {
@@ -220,7 +252,9 @@ describe('the outbox', () => {
         throw new SendError('429', { retryAfterMs: 3000 });
       },
     };
-    expect(await deliverOutbox(db, { web: limited }, { outboxId: a!, kicker: bot.rt.kicker, lastAttempt: false })).toEqual({
+    expect(
+      await deliverOutbox(db, { web: limited }, { outboxId: a!, kicker: bot.rt.kicker, lastAttempt: false }),
+    ).toEqual({
       waitMs: 3000,
     });
     const blocked: ChannelSender = {
@@ -228,10 +262,16 @@ describe('the outbox', () => {
         throw new SendError('bot was blocked by the user', { permanent: true });
       },
     };
-    expect(await deliverOutbox(db, { web: blocked }, { outboxId: a!, kicker: bot.rt.kicker, lastAttempt: false })).toBe('dead');
+    expect(
+      await deliverOutbox(db, { web: blocked }, { outboxId: a!, kicker: bot.rt.kicker, lastAttempt: false }),
+    ).toBe('dead');
     // A dead message no longer holds up the ones after it.
     const ok: ChannelSender = { send: async () => ({}) };
-    expect(await deliverOutbox(db, { web: ok }, { outboxId: b!, kicker: bot.rt.kicker, lastAttempt: false })).toBe('sent');
-    expect(await deliverOutbox(db, { web: ok }, { outboxId: c!, kicker: bot.rt.kicker, lastAttempt: false })).toBe('sent');
+    expect(
+      await deliverOutbox(db, { web: ok }, { outboxId: b!, kicker: bot.rt.kicker, lastAttempt: false }),
+    ).toBe('sent');
+    expect(
+      await deliverOutbox(db, { web: ok }, { outboxId: c!, kicker: bot.rt.kicker, lastAttempt: false }),
+    ).toBe('sent');
   });
 });

@@ -1,0 +1,18 @@
+import type { AddressInfo } from 'node:net';
+import { chromium } from 'playwright-core';
+import { buildServer } from '../../src/bot/server.ts';
+import { startTestBot } from '../fixtures/harness.ts';
+const bot = await startTestBot({ workers: true });
+const app = await buildServer(bot.rt, bot.pipeline);
+await app.listen({ port: 0, host: '127.0.0.1' });
+const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+const page = await browser.newPage();
+const counts: Record<string, number> = {};
+const t0 = Date.now();
+let first429 = 0;
+page.on('response', (r) => { const k = `${r.status()}`; counts[k] = (counts[k] ?? 0) + 1; if (r.status() === 429 && !first429) first429 = Date.now() - t0; });
+await page.goto(url);
+await page.waitForTimeout(Number(process.env.SECS ?? 65) * 1000);
+console.log(JSON.stringify({ counts, first429, conn: await page.getByTestId('connection-status').textContent() }));
+await browser.close(); await app.close(); await bot.close(); process.exit(0);
