@@ -60,3 +60,13 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
   const name = String(issue.path[0] ?? 'environment');
   throw new EnvError(`Invalid environment variable ${name}: ${issue.message}`);
 }
+
+/** For the entry points: the parsed environment, or one line on stderr and exit code 1. */
+export function parseEnvOrExit(): Env {
+  try {
+    return parseEnv();
+  } catch (err) {
+    console.error(err instanceof EnvError ? err.message : String(err));
+    process.exit(1);
+  }
+}

@@ -1,5 +1,5 @@
 // `npm start`: configuration → database → Redis → HTTP server and channels → workers.
-import { EnvError, parseEnv } from '../env.ts';
+import { parseEnvOrExit } from '../env.ts';
 import { PolicyError } from '../flows/policy/load.ts';
 import { createLogger } from '../log.ts';
 import { startRuntime } from '../runtime.ts';
@@ -8,13 +8,7 @@ import { startWorkers } from '../workers/start-workers.ts';
 import { InboundPipeline } from './pipeline.ts';
 import { buildServer } from './server.ts';
 
-let env: ReturnType<typeof parseEnv>;
-try {
-  env = parseEnv();
-} catch (err) {
-  console.error(err instanceof EnvError ? err.message : String(err));
-  process.exit(1);
-}
+const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
 const started = Date.now();
 

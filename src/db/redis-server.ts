@@ -19,8 +19,8 @@ type Probe = { ok: true } | { ok: false; replied: boolean; loading: boolean; rea
 
 /**
  * Makes sure a Redis answers at `url`. When nothing answers, the url is plain redis:// on loopback
- * without credentials and `redis-server` is on PATH (found by spawning it), starts one for the bot with its data (AOF) in
- * `<dataDir>/redis`. Throws one-line, actionable errors otherwise.
+ * without credentials and `redis-server` is on PATH (found by spawning it), starts one for the bot
+ * with its data (AOF) in `<dataDir>/redis`. Throws one-line, actionable errors otherwise.
  *
  * The server runs in its own process group, so a Ctrl-C in the terminal reaches only the bot, which
  * can then close its queues before calling stop(). If the bot dies without stopping it, the server

@@ -1,18 +1,12 @@
 // `npm run workers`: queue workers and the reconciler without the HTTP server or channels, for
 // running them on other machines (set RUN_WORKERS=false on the bot processes then).
-import { EnvError, parseEnv } from '../env.ts';
+import { parseEnvOrExit } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { startRuntime } from '../runtime.ts';
 import { webSender } from './senders.ts';
 import { startWorkers } from './start-workers.ts';
 
-let env: ReturnType<typeof parseEnv>;
-try {
-  env = parseEnv();
-} catch (err) {
-  console.error(err instanceof EnvError ? err.message : String(err));
-  process.exit(1);
-}
+const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
 try {
   const rt = await startRuntime({ env, log });

@@ -27,7 +27,10 @@ CREATE TABLE "cases" (
 	"details" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"created_at" timestamp with time zone NOT NULL,
 	"updated_at" timestamp with time zone NOT NULL,
-	"closed_at" timestamp with time zone
+	"closed_at" timestamp with time zone,
+	"fixed_first_time" boolean,
+	"rating" integer,
+	"rated_at" timestamp with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "deadlines" (
@@ -40,7 +43,8 @@ CREATE TABLE "deadlines" (
 	"level" integer DEFAULT 0 NOT NULL,
 	"started_at" timestamp with time zone NOT NULL,
 	"breached_at" timestamp with time zone,
-	"met_at" timestamp with time zone
+	"met_at" timestamp with time zone,
+	"breach_reason" text
 );
 --> statement-breakpoint
 CREATE TABLE "chat_identities" (

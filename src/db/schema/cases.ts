@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { customers } from './customers.ts';
 import { staff, teams } from './staff.ts';
 
@@ -30,6 +30,11 @@ export const cases = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
     closedAt: timestamp('closed_at', { withTimezone: true }),
+    /** Recorded when a repair is resolved (SPEC §1 一次性维修合格率). */
+    fixedFirstTime: boolean('fixed_first_time'),
+    /** The customer's rating, 1 (非常不满意) … 5 (非常满意). */
+    rating: integer('rating'),
+    ratedAt: timestamp('rated_at', { withTimezone: true }),
   },
   (t) => [
     index('cases_customer_idx').on(t.customerId),
@@ -74,10 +79,13 @@ export const deadlines = pgTable(
     nextAt: timestamp('next_at', { withTimezone: true }),
     /** running → met | cancelled */
     state: text('state').notNull().default('running'),
+    /** Rungs of the escalation ladder taken; -1 while the early reminder to the assignee is still to come. */
     level: integer('level').notNull().default(0),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
     breachedAt: timestamp('breached_at', { withTimezone: true }),
     metAt: timestamp('met_at', { withTimezone: true }),
+    /** Why the clock was missed, when staff said (SPEC §4). */
+    breachReason: text('breach_reason'),
   },
   (t) => [
     uniqueIndex('deadlines_case_kind_uq').on(t.caseId, t.kind),

@@ -20,7 +20,8 @@ const immediately = z
   .transform((text): Duration => ({ amount: 0, unit: 'm', text }));
 const escalationStep = z.object({
   after: z.union([immediately, durationSchema]),
-  notify: z.array(z.enum(['team', 'assignee', 'supervisor', 'manager'])).min(1),
+  /** team: the group chats; onDuty: every on-duty member privately (a page); assignee, supervisor, manager. */
+  notify: z.array(z.enum(['team', 'onDuty', 'assignee', 'supervisor', 'manager'])).min(1),
 });
 
 /** The company policy: every SPEC number, the organisation and its texts. */
@@ -106,6 +107,39 @@ export const policySchema = z
     ),
     /** Which team receives which kind of case. */
     routing: z.object({ default: id }).catchall(id),
+    /** Fault reports (报修/报警, SPEC §1): categories, areas, and which team gets which. */
+    repair: z.object({
+      categories: z
+        .array(
+          z.object({
+            id,
+            name: z.string().min(1),
+            nameEn: z.string().min(1).optional(),
+            /** Words in a free-text message that mean this category (e.g. 没气了). */
+            keywords: z.array(z.string().min(1)).default([]),
+            /** The leak category: safety script, P0, page the emergency team. */
+            emergency: z.boolean().default(false),
+            /** A repair the company does not do: the customer gets the reason and where to go, and no case. */
+            outOfScope: z.object({ reason: z.string().min(1), whereToGo: z.string().min(1) }).optional(),
+          }),
+        )
+        .min(1),
+      /** Service areas, recognised by words in the address (区、街道、小区). */
+      areas: z.array(z.object({ id, name: z.string().min(1), match: z.array(z.string().min(1)).min(1) })).default([]),
+      /** First matching rule wins; without a match, routing.repair or routing.default. */
+      routes: z
+        .array(z.object({ categories: z.array(id).optional(), areas: z.array(id).optional(), team: id }))
+        .default([]),
+    }),
+    /** Quality targets shown beside the figures (SPEC §1, §6). */
+    targets: z
+      .object({
+        repairTimeliness: z.number().min(0).max(1).default(1),
+        firstTimeFix: z.number().min(0).max(1).default(0.96),
+        satisfaction: z.number().min(0).max(1).default(0.995),
+        returnVisits: z.number().min(0).max(1).default(1),
+      })
+      .prefault({}),
     /** Words that mean a gas leak: they jump to the emergency path from anywhere. */
     leakWords: z.array(z.string().min(1)).min(1),
     /** Text overrides by language and catalogue key. */

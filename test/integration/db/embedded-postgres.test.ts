@@ -206,6 +206,25 @@ describe('startEmbeddedPostgres', () => {
     running = undefined;
   });
 
+  it("explains an early exit with PostgreSQL's last output", async () => {
+    const conf = path.join(dataDir, 'postgresql.conf');
+    const original = fs.readFileSync(conf);
+    fs.appendFileSync(conf, '\nshared_buffers = lots\n');
+    try {
+      const error = await startEmbeddedPostgres({ dataDir, port, log: silent }).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(
+        /^The embedded PostgreSQL in .* failed to start on port \d+: the server exited/,
+      );
+      expect((error as Error).message).toContain('invalid value for parameter "shared_buffers": "lots"');
+    } finally {
+      fs.writeFileSync(conf, original);
+    }
+    running = await startEmbeddedPostgres({ dataDir, port, log: silent });
+    await running.stop();
+    running = undefined;
+  });
+
   it('names EMBEDDED_PG_PORT when the port is taken by something else', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve, reject) => {
