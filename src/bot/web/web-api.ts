@@ -52,7 +52,9 @@ export async function registerWebChat(
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
 
   await app.register(async (api) => {
-    await api.register(rateLimit, { max: 120, timeWindow: '1 minute' });
+    // Polling is cheap and frequent (the page polls every chat it shows); sending is limited per
+    // address, so one noisy client cannot flood the dialogue engine.
+    await api.register(rateLimit, { global: false });
     if (rt.env.WEB_API_TOKEN) {
       const expected = `Bearer ${rt.env.WEB_API_TOKEN}`;
       api.addHook('onRequest', async (req, reply) => {
@@ -61,7 +63,13 @@ export async function registerWebChat(
       });
     }
 
-    api.post('/api/web/messages', async (req, reply) => {
+    const sendLimit = {
+      max: 60,
+      timeWindow: '1 minute',
+      keyGenerator: (req: FastifyRequest) =>
+        `${req.ip}|${(req.body as { userId?: unknown } | undefined)?.userId ?? ''}`,
+    };
+    api.post('/api/web/messages', { config: { rateLimit: sendLimit } }, async (req, reply) => {
       const parsed = webMessageSchema.safeParse(req.body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
@@ -90,6 +98,7 @@ export async function registerWebChat(
 
     api.get<{ Params: { chatId: string }; Querystring: { after?: string } }>(
       '/api/web/chats/:chatId/messages',
+      { config: { rateLimit: { max: 600, timeWindow: '1 minute' } } },
       async (req, reply) => {
         const chat = chatIdSchema.safeParse(req.params.chatId);
         const query = cursorSchema.safeParse(req.query);

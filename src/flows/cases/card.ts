@@ -3,6 +3,7 @@ import type { TextKey } from '../engine/catalogue.ts';
 import { formatSpan } from '../engine/format.ts';
 import type { Choice, Reply } from '../engine/message.ts';
 import { findStaff } from '../org/directory.ts';
+import { categoryLabel } from '../repair/categories.ts';
 import { maskAddress, maskPhone } from '../validate/phone.ts';
 import type { Work } from '../work.ts';
 import type { CaseRow } from './open-case.ts';
@@ -19,13 +20,20 @@ export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
   const lang = 'zh' as const;
   const assignee = caseRow.assigneeId ? await findStaff(w.tx, caseRow.assigneeId) : null;
   const lines: { label: string; value: string }[] = [];
-  if (caseRow.category) lines.push({ label: t(lang, 'case.card.category'), value: caseRow.category });
+  const category = categoryLabel(w.deps, caseRow.kind, caseRow.category, lang);
+  if (category) lines.push({ label: t(lang, 'case.card.category'), value: category });
   lines.push({ label: t(lang, 'case.card.priority'), value: caseRow.priority });
+  const area = w.deps.policy.repair.areas.find((a) => a.id === caseRow.area);
+  if (area) lines.push({ label: t(lang, 'case.card.area'), value: area.name });
   lines.push({ label: t(lang, 'case.card.state'), value: t(lang, `case.state.${caseRow.state}` as TextKey) });
   if (caseRow.summary) lines.push({ label: t(lang, 'case.card.summary'), value: caseRow.summary });
   lines.push({ label: t(lang, 'case.card.phone'), value: maskPhone(caseRow.phone) });
   if (caseRow.address)
     lines.push({ label: t(lang, 'case.card.address'), value: maskAddress(caseRow.address) });
+  const details = caseRow.details as { preferredTime?: string; photos?: unknown[] };
+  if (details.preferredTime) lines.push({ label: t(lang, 'case.card.time'), value: details.preferredTime });
+  if (details.photos?.length)
+    lines.push({ label: t(lang, 'case.card.photos'), value: String(details.photos.length) });
   lines.push({ label: t(lang, 'case.card.assignee'), value: assignee?.name ?? t(lang, 'nobody') });
   for (const clock of await runningClocks(w, caseRow.id)) {
     const left = clock.dueAt.getTime() - w.now.getTime();

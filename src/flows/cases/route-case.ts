@@ -16,11 +16,16 @@ export function teamFor(w: Pick<Work, 'deps'>, kind: string): string {
 /**
  * Sends a case to a team: picks the on-duty member with the fewest open cases (round robin on
  * ties) as the suggested assignee, posts the card to the team's group chats and tells the
- * assignee privately. A case nobody is on duty for still reaches the group.
+ * assignee privately. With `page` (a leak), every on-duty member is paged privately. A case
+ * nobody is on duty for still reaches the group.
  */
-export async function routeCase(w: Work, opts: { caseRow: CaseRow; teamId?: string }): Promise<CaseRow> {
+export async function routeCase(
+  w: Work,
+  opts: { caseRow: CaseRow; teamId?: string; page?: boolean },
+): Promise<CaseRow> {
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
-  const [candidate] = await onDutyStaff(w.tx, { teamId, now: w.now });
+  const onDuty = await onDutyStaff(w.tx, { teamId, now: w.now });
+  const candidate = onDuty[0];
   const [row] = await w.tx
     .update(cases)
     .set({ teamId, assigneeId: candidate?.staffId ?? null, updatedAt: w.now })
@@ -33,7 +38,17 @@ export async function routeCase(w: Work, opts: { caseRow: CaseRow; teamId?: stri
     data: { teamId, staffId: candidate?.staffId ?? null },
   });
   const card = await renderCard(w, row!);
-  await notifyTeam(w, { teamId, reply: card });
-  if (candidate) await notifyStaff(w, { staffId: candidate.staffId, reply: card });
+  if (opts.page) {
+    const page = { text: w.deps.t('zh', 'staff.page', { caseNo: row!.id }) };
+    await notifyTeam(w, { teamId, reply: page });
+    await notifyTeam(w, { teamId, reply: card });
+    for (const member of onDuty) {
+      await notifyStaff(w, { staffId: member.staffId, reply: page });
+      await notifyStaff(w, { staffId: member.staffId, reply: card });
+    }
+  } else {
+    await notifyTeam(w, { teamId, reply: card });
+    if (candidate) await notifyStaff(w, { staffId: candidate.staffId, reply: card });
+  }
   return row!;
 }

@@ -4,6 +4,7 @@ import { meetClocks, stopAllClocks } from '../deadlines/clocks.ts';
 import type { Context } from '../engine/context.ts';
 import type { StaffRow } from '../org/directory.ts';
 import { findStaff, isTeamMember } from '../org/directory.ts';
+import { startResolve } from '../repair/resolve-flow.ts';
 import { renderCard } from './card.ts';
 import { recordEvent } from './events.ts';
 import { loadCase } from './load-case.ts';
@@ -14,7 +15,7 @@ import type { CaseRow } from './open-case.ts';
  * Loads and locks the case and checks the staff member may act on it (a member of its team).
  * Refusals are answered and written to the audit trail; returns null when refused.
  */
-async function authorize(
+export async function authorize(
   ctx: Context,
   staff: StaffRow | null,
   caseId: number,
@@ -64,7 +65,7 @@ export async function takeCase(ctx: Context, staff: StaffRow | null, caseId: num
     .where(eq(cases.id, caseId))
     .returning();
   await recordEvent(ctx, { caseId, actorKind: 'staff', actorId: staff.id, type: 'taken' });
-  await meetClocks(ctx, { caseId, kinds: ['respond', 'ackP0'] });
+  await meetClocks(ctx, { caseId, kinds: ['respond', 'ackP0', 'confirm'] });
   await notifyTeam(ctx, {
     teamId: taken!.teamId!,
     reply: { text: ctx.text('staff.taken', { staff: staff.name, caseNo: caseId }) },
@@ -121,10 +122,11 @@ export async function replyToCustomer(
   ctx.say(ctx.text('staff.replied', { caseNo: caseId }));
 }
 
-/** 办结: closes a taken case, stops its clocks and tells the customer. */
+/** 办结: closes a taken case, stops its clocks and tells the customer. A repair is closed by 完成 instead. */
 export async function closeCase(ctx: Context, staff: StaffRow | null, caseId: number): Promise<void> {
   const caseRow = await authorize(ctx, staff, caseId, 'close');
   if (!caseRow || !staff) return;
+  if (caseRow.kind === 'repair' && caseRow.state !== 'closed') return startResolve(ctx, staff, caseRow);
   if (caseRow.state === 'open') return ctx.say(ctx.text('staff.notTaken', { caseNo: caseId }));
   if (caseRow.state === 'closed') return ctx.say(ctx.text('staff.alreadyClosed', { caseNo: caseId }));
   const [closed] = await ctx.tx

@@ -2,19 +2,31 @@ import type { Context } from '../engine/context.ts';
 import { normalizeWords } from '../engine/intents.ts';
 import type { StaffRow } from '../org/directory.ts';
 import { findTeamByChat } from '../org/directory.ts';
-import { todayStats } from '../stats/today-stats.ts';
-import { closeCase, replyToCustomer, showCase, takeCase } from './staff-actions.ts';
+import { startResolve } from '../repair/resolve-flow.ts';
+import { arriveAtCase, askCustomer, explainDelay, noteCase, transferCase } from '../repair/staff-repair.ts';
+import { overdueReport, parsePeriod, type StatsPeriod, statsReport } from '../stats/stats-report.ts';
+import { authorize, closeCase, replyToCustomer, showCase, takeCase } from './staff-actions.ts';
+
+type CaseVerb = 'take' | 'close' | 'show' | 'arrive' | 'resolve';
+type TextVerb = 'reply' | 'note' | 'ask' | 'transfer' | 'reason';
 
 export type StaffCommand =
-  | { verb: 'take' | 'close' | 'show'; caseId: number }
-  | { verb: 'reply'; caseId: number; text: string }
-  | { verb: 'stats' | 'help' }
+  | { verb: CaseVerb; caseId: number }
+  | { verb: TextVerb; caseId: number; text: string }
+  | { verb: 'stats'; period: StatsPeriod }
+  | { verb: 'overdue' | 'help' }
   /** Looked like a staff command but could not be read (a bad case number, an unknown button). */
   | { verb: 'invalid' };
 
-const VERBS: Record<string, 'take' | 'close' | 'show' | 'reply'> = {
+const VERBS: Record<string, CaseVerb | TextVerb> = {
   接单: 'take',
   take: 'take',
+  到达: 'arrive',
+  arrive: 'arrive',
+  arrived: 'arrive',
+  完成: 'resolve',
+  resolve: 'resolve',
+  done: 'resolve',
   办结: 'close',
   close: 'close',
   工单: 'show',
@@ -22,29 +34,43 @@ const VERBS: Record<string, 'take' | 'close' | 'show' | 'reply'> = {
   case: 'show',
   回复: 'reply',
   reply: 'reply',
+  备注: 'note',
+  note: 'note',
+  联系客户: 'ask',
+  ask: 'ask',
+  转派: 'transfer',
+  transfer: 'transfer',
+  原因: 'reason',
+  reason: 'reason',
 };
+const TEXT_VERBS = new Set<string>(['reply', 'note', 'ask', 'transfer', 'reason']);
 
 /** Reads a staff command from a button payload (`case:100023:take`) or typed text (`接单 100023`). */
 export function parseStaffCommand(input: { text?: string; action?: string }): StaffCommand | null {
   if (input.action?.startsWith('case:')) {
-    const m = /^case:(\d{1,10}):(take|close|show)$/.exec(input.action);
-    return m ? { verb: m[2] as 'take', caseId: Number(m[1]) } : { verb: 'invalid' };
+    const m = /^case:(\d{1,10}):(take|close|show|arrive|resolve)$/.exec(input.action);
+    return m ? { verb: m[2] as CaseVerb, caseId: Number(m[1]) } : { verb: 'invalid' };
   }
   if (!input.text) return null;
   const text = normalizeWords(input.text).replace(/^\//, '');
-  if (/^(统计|stats)$/.test(text)) return { verb: 'stats' };
+  const stats = /^(统计|stats)(?:\s+(\S+))?$/.exec(text);
+  if (stats) {
+    const period = parsePeriod(stats[2]);
+    return period ? { verb: 'stats', period } : { verb: 'invalid' };
+  }
+  if (/^(超时|超时工单|overdue)$/.test(text)) return { verb: 'overdue' };
   if (/^(班组帮助|命令|commands|staffhelp)$/.test(text)) return { verb: 'help' };
   const m = /^(\S+?)\s*#?(\d{1,10})?(?:\s+([\s\S]*))?$/.exec(text);
   const verb = m ? VERBS[m[1]!] : undefined;
   if (!m || !verb) return null;
   if (!m[2]) return { verb: 'invalid' };
   const caseId = Number(m[2]);
-  if (verb === 'reply') {
-    // Keep the original casing and spacing of the answer.
+  if (TEXT_VERBS.has(verb)) {
+    // Keep the original casing and spacing of the text.
     const original = input.text.trim().replace(/^\/?\S+?\s*#?\d+\s*/, '');
-    return { verb, caseId, text: original.trim() };
+    return { verb: verb as TextVerb, caseId, text: original.trim() };
   }
-  return { verb, caseId };
+  return { verb: verb as CaseVerb, caseId };
 }
 
 async function run(ctx: Context, staff: StaffRow | null, cmd: StaffCommand): Promise<void> {
@@ -57,9 +83,26 @@ async function run(ctx: Context, staff: StaffRow | null, cmd: StaffCommand): Pro
       return showCase(ctx, staff, cmd.caseId);
     case 'reply':
       return replyToCustomer(ctx, staff, cmd.caseId, cmd.text);
+    case 'arrive':
+      return arriveAtCase(ctx, staff, cmd.caseId);
+    case 'resolve': {
+      const caseRow = await authorize(ctx, staff, cmd.caseId, 'resolve');
+      return caseRow && staff ? startResolve(ctx, staff, caseRow) : undefined;
+    }
+    case 'note':
+      return noteCase(ctx, staff, cmd.caseId, cmd.text);
+    case 'ask':
+      return askCustomer(ctx, staff, cmd.caseId, cmd.text);
+    case 'transfer':
+      return transferCase(ctx, staff, cmd.caseId, cmd.text);
+    case 'reason':
+      return explainDelay(ctx, staff, cmd.caseId, cmd.text);
     case 'stats':
       if (!staff?.roles.includes('manager')) return ctx.say(ctx.text('manager.only'));
-      return ctx.say(await todayStats(ctx));
+      return ctx.say(await statsReport(ctx, { period: cmd.period, lang: ctx.lang }));
+    case 'overdue':
+      if (!staff?.roles.includes('manager')) return ctx.say(ctx.text('manager.only'));
+      return ctx.say(await overdueReport(ctx, { lang: ctx.lang }));
     case 'help':
       return ctx.say(ctx.text('staff.usage'));
     case 'invalid':
@@ -75,7 +118,7 @@ export async function privateStaffCommand(ctx: Context, staff: StaffRow | null):
   const cmd = parseStaffCommand({ text: ctx.msg.text, action: ctx.msg.action });
   if (!cmd) return false;
   if (!staff) {
-    if (cmd.verb === 'stats') {
+    if (cmd.verb === 'stats' || cmd.verb === 'overdue') {
       ctx.say(ctx.text('manager.only'));
       return true;
     }
@@ -101,6 +144,6 @@ export async function groupMessage(ctx: Context, staff: StaffRow | null): Promis
     if (ctx.msg.text?.trim().startsWith('/')) ctx.say(ctx.text(team ? 'staff.usage' : 'staff.unboundGroup'));
     return;
   }
-  if (!team && cmd.verb !== 'stats') return ctx.say(ctx.text('staff.unboundGroup'));
+  if (!team && cmd.verb !== 'stats' && cmd.verb !== 'overdue') return ctx.say(ctx.text('staff.unboundGroup'));
   await run(ctx, staff, cmd);
 }

@@ -17,20 +17,27 @@ export function ladderFor(w: Pick<Work, 'deps'>, kind: string) {
  */
 export async function startClock(
   w: Work,
-  opts: { caseId: number; kind: string; duration: Duration },
+  opts: { caseId: number; kind: string; duration: Duration; remind?: boolean },
 ): Promise<DeadlineRow> {
   const dueAt = computeDue(w.now, opts.duration, w.deps.calendar);
   const ladder = ladderFor(w, opts.kind);
+  // With a reminder, the first wake-up is at policy share of the time (e.g. 75 %), level -1.
+  const remindAt = opts.remind
+    ? new Date(
+        w.now.getTime() + Math.round((dueAt.getTime() - w.now.getTime()) * w.deps.policy.deadlines.remindAt),
+      )
+    : null;
   // The first rung may wait a little past the promise (e.g. 0m: at once).
-  const nextAt = computeDue(dueAt, ladder[0]!.after, w.deps.calendar);
+  const nextAt = remindAt ?? computeDue(dueAt, ladder[0]!.after, w.deps.calendar);
   const values = {
     caseId: opts.caseId,
     kind: opts.kind,
     dueAt,
     nextAt,
     state: 'running',
-    level: 0,
+    level: remindAt ? -1 : 0,
     startedAt: w.now,
+    breachReason: null,
     breachedAt: null,
     metAt: null,
   };
@@ -42,6 +49,9 @@ export async function startClock(
   w.effects.deadlines.push({ id: row!.id, nextAt });
   return row!;
 }
+
+/** Clocks whose time was promised to the customer: missing one is told to the customer (SPEC §4). */
+export const CUSTOMER_FACING_CLOCKS = new Set(['confirm', 'handle', 'repair', 'reply', 'resolve']);
 
 /** Stops clocks because what they waited for happened. Returns the clocks that were running. */
 export async function meetClocks(w: Work, opts: { caseId: number; kinds: string[] }): Promise<DeadlineRow[]> {

@@ -3,15 +3,16 @@ import type { Db } from '../../db/client.ts';
 import { deadlines } from '../../db/schema/index.ts';
 import { recordEvent } from '../cases/events.ts';
 import { loadCase } from '../cases/load-case.ts';
-import { notifyManagers, notifyStaff, notifyTeam } from '../cases/notify.ts';
+import { notifyCustomer, notifyManagers, notifyStaff, notifyTeam } from '../cases/notify.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { TextKey } from '../engine/catalogue.ts';
 import { type Effects, emptyEffects } from '../engine/effects.ts';
 import { formatSpan, formatTime } from '../engine/format.ts';
 import { findStaff, findTeam } from '../org/directory.ts';
+import { onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { computeDue } from './calendar.ts';
-import { ladderFor } from './clocks.ts';
+import { CUSTOMER_FACING_CLOCKS, ladderFor } from './clocks.ts';
 
 export type FireStatus = 'fired' | 'early' | 'stale' | 'done';
 
@@ -37,18 +38,30 @@ export async function fireDeadline(
     }
     const w: Work = { tx, deps, effects, now };
     const ladder = ladderFor(w, row.kind);
-    const rung = ladder[row.level];
     const caseRow = await loadCase(tx, row.caseId);
+    const assignee = caseRow?.assigneeId ? await findStaff(tx, caseRow.assigneeId) : null;
+    const params = {
+      caseNo: row.caseId,
+      clock: deps.t('zh', `clock.${row.kind}` as TextKey),
+      due: formatTime(row.dueAt, 'zh'),
+      late: formatSpan(now.getTime() - row.dueAt.getTime(), 'zh', deps.t),
+      assignee: assignee?.name ?? deps.t('zh', 'nobody'),
+    };
+    const dedupKey = `deadline:${row.id}:${row.level}:${row.dueAt.getTime()}`;
+
+    if (row.level < 0) {
+      // The early reminder: to the assignee, or the team when nobody has it yet.
+      const reply = { text: deps.t('zh', 'deadline.reminder', params) };
+      if (assignee) await notifyStaff(w, { staffId: assignee.id, reply, dedupKey });
+      else if (caseRow?.teamId) await notifyTeam(w, { teamId: caseRow.teamId, reply, dedupKey });
+      const nextAt = computeDue(row.dueAt, ladder[0]!.after, deps.calendar);
+      await tx.update(deadlines).set({ level: 0, nextAt }).where(eq(deadlines.id, row.id));
+      effects.deadlines.push({ id: row.id, nextAt });
+      return 'fired';
+    }
+
+    const rung = ladder[row.level];
     if (rung && caseRow) {
-      const dedupKey = `deadline:${row.id}:${row.level}:${row.dueAt.getTime()}`;
-      const assignee = caseRow.assigneeId ? await findStaff(tx, caseRow.assigneeId) : null;
-      const params = {
-        caseNo: caseRow.id,
-        clock: deps.t('zh', `clock.${row.kind}` as TextKey),
-        due: formatTime(row.dueAt, 'zh'),
-        late: formatSpan(now.getTime() - row.dueAt.getTime(), 'zh', deps.t),
-        assignee: assignee?.name ?? deps.t('zh', 'nobody'),
-      };
       const reply = {
         text: deps.t('zh', row.level === 0 ? 'deadline.missed' : 'deadline.escalated', params),
       };
@@ -56,11 +69,23 @@ export async function fireDeadline(
       for (const target of rung.notify) {
         const key = `${dedupKey}:${target}`;
         if (target === 'team' && team) await notifyTeam(w, { teamId: team.id, reply, dedupKey: key });
+        if (target === 'onDuty' && team)
+          for (const member of await onDutyStaff(tx, { teamId: team.id, now }))
+            await notifyStaff(w, { staffId: member.staffId, reply, dedupKey: key });
         if (target === 'assignee' && assignee)
           await notifyStaff(w, { staffId: assignee.id, reply, dedupKey: key });
         if (target === 'supervisor' && team?.supervisorId)
           await notifyStaff(w, { staffId: team.supervisorId, reply, dedupKey: key });
         if (target === 'manager') await notifyManagers(w, { reply, dedupKey: key });
+      }
+      if (row.level === 0 && CUSTOMER_FACING_CLOCKS.has(row.kind)) {
+        const lang = caseRow.customerLang === 'en' ? 'en' : 'zh';
+        const late = deps.t(lang, 'customer.late', {
+          caseNo: caseRow.id,
+          due: formatTime(row.dueAt, lang),
+          clock: deps.t(lang, `clock.${row.kind}` as TextKey),
+        });
+        await notifyCustomer(w, { caseRow, reply: { text: late }, dedupKey: `${dedupKey}:customer` });
       }
       await recordEvent(w, {
         caseId: caseRow.id,

@@ -38,9 +38,19 @@ export async function ask(ctx: Context, key: DialogueKey, pos: Position): Promis
   });
 }
 
-/** Starts a flow at its first step. */
-export async function startFlow(ctx: Context, key: DialogueKey, flow: Flow): Promise<void> {
-  await ask(ctx, key, { flow, step: flow.start, data: flow.initial(), history: [] });
+/** Starts a flow at its first step, or at a later one with some answers already known. */
+export async function startFlow(
+  ctx: Context,
+  key: DialogueKey,
+  flow: Flow,
+  from?: { step: string; data: Record<string, unknown>; history: string[] },
+): Promise<void> {
+  await ask(ctx, key, {
+    flow,
+    step: from?.step ?? flow.start,
+    data: from?.data ?? flow.initial(),
+    history: from?.history ?? [],
+  });
 }
 
 /** Goes one step back, or says this is the first step. */
@@ -73,24 +83,34 @@ export async function answer(ctx: Context, key: DialogueKey, pos: Position, row:
     attachments: ctx.msg.attachments ?? [],
   };
   const action = ctx.msg.action;
+  const prefix = choiceAction(pos.flow.id, pos.step, '');
   if (action) {
-    const prefix = choiceAction(pos.flow.id, pos.step, '');
     if (!action.startsWith(prefix)) {
       ctx.say(ctx.text('dialogue.staleButton'));
       return ask(ctx, key, pos);
     }
     input.choice = action.slice(prefix.length);
-  } else if (step.expects === 'choice') {
+  } else {
+    // A number or an option's label answers on text-only channels, on any step that offers options.
     const picked = matchOffered(row.offered, input.text);
-    if (!picked) {
-      ctx.say(ctx.text(input.text ? 'dialogue.chooseOne' : 'dialogue.textExpected'));
-      return ask(ctx, key, pos);
-    }
-    input.choice = picked.action.slice(choiceAction(pos.flow.id, pos.step, '').length);
+    if (picked) input.choice = picked.action.slice(prefix.length);
+  }
+  if (step.expects === 'choice' && input.choice === undefined) {
+    ctx.say(ctx.text(input.text ? 'dialogue.chooseOne' : 'dialogue.textExpected'));
+    return ask(ctx, key, pos);
+  }
+  if (step.expects === 'media' && input.choice === undefined && input.attachments.length === 0) {
+    ctx.say(ctx.text('dialogue.chooseOne'));
+    return ask(ctx, key, pos);
   }
   if (step.expects === 'text' && !input.text && input.choice === undefined) {
-    ctx.say(ctx.text('dialogue.textExpected'));
-    return ask(ctx, key, pos);
+    // A location shared where an address is asked counts as text (its label).
+    const place = input.attachments.find((a) => a.kind === 'location' && a.label);
+    if (place) input.text = place.label;
+    else {
+      ctx.say(ctx.text('dialogue.textExpected'));
+      return ask(ctx, key, pos);
+    }
   }
   const outcome = await step.answer(ctx, pos.data, input);
   if ('retry' in outcome) {
@@ -98,6 +118,7 @@ export async function answer(ctx: Context, key: DialogueKey, pos: Position, row:
     return ask(ctx, key, pos);
   }
   if ('restart' in outcome) return startFlow(ctx, key, pos.flow);
+  if ('handled' in outcome) return;
   if ('done' in outcome) {
     await clearDialogue(ctx.tx, key);
     return pos.flow.complete(ctx, outcome.data);

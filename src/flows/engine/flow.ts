@@ -20,12 +20,17 @@ export type StepOutcome<D> =
   | { done: true; data: D }
   | { retry: TextKey; params?: TextParams }
   /** Back to the first step with fresh data ("start over"). */
-  | { restart: true };
+  | { restart: true }
+  /** The step took over (started another flow, or ended with its own answer). */
+  | { handled: true };
 
 /** One step of a dialogue: what to ask, and what to make of the answer. */
 export interface Step<D> {
-  /** `choice` steps accept only their options; `text` steps accept free text. */
-  expects: 'choice' | 'text';
+  /**
+   * `choice` steps accept only their options; `text` steps accept free text (or one of their
+   * options, when they offer some); `media` steps accept attachments or one of their options.
+   */
+  expects: 'choice' | 'text' | 'media';
   ask(ctx: Context, data: D): Prompt | Promise<Prompt>;
   answer(ctx: Context, data: D, input: StepInput): StepOutcome<D> | Promise<StepOutcome<D>>;
 }

@@ -32,6 +32,10 @@ export interface Services {
   handoff(ctx: Context, key: DialogueKey, from: Position | null): Promise<void>;
   /** A leak mentioned anywhere: safety first. */
   leak(ctx: Context, key: DialogueKey): Promise<void>;
+  /** Free text outside a dialogue that names a service (没气了 → a repair report); true if taken. */
+  detect(ctx: Context, key: DialogueKey, text: string): Promise<boolean>;
+  /** A button that belongs to no dialogue step (a rating, a case link); true if taken. */
+  customerAction(ctx: Context, key: DialogueKey, action: string): Promise<boolean>;
   /** Staff and manager commands; returns false when the message is not one. */
   staffCommand(ctx: Context, staff: StaffRow | null): Promise<boolean>;
   /** A message in a group chat (staff only). */
@@ -103,7 +107,9 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
     ctx.say(ctx.text('dialogue.tooLong', { max }));
     return pos ? ask(ctx, key, pos) : showMenu(ctx, services, key);
   }
-  if (mentionsLeak(text, ctx.deps.policy.leakWords)) return services.leak(ctx, key);
+  // A leak mentioned anywhere jumps to the emergency path, except while giving the leak's own details.
+  if (mentionsLeak(text, ctx.deps.policy.leakWords) && pos?.flow.id !== 'leak')
+    return services.leak(ctx, key);
 
   switch (globalIntent({ text, action: msg.action })) {
     case 'cancel':
@@ -126,6 +132,8 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   // A menu button works wherever it is pressed: it starts that service afresh.
   const menuAction = msg.action?.startsWith('m:') ? msg.action : null;
   if (menuAction) return runMenuItem(ctx, services, key, menuAction.slice(2));
+  if (msg.action && !msg.action.startsWith('c:') && (await services.customerAction(ctx, key, msg.action)))
+    return;
   if (pos) return answer(ctx, key, pos, row!);
 
   if (msg.action) {
@@ -134,6 +142,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   }
   const picked = row ? matchOffered(row.offered, text) : null;
   if (picked) return runMenuItem(ctx, services, key, picked.action.slice(2));
+  if (await services.detect(ctx, key, text)) return;
   const words = normalizeWords(text);
   const byKeyword = services.menu.find((m) => m.keywords.some((k) => words.includes(k)));
   if (byKeyword) return runMenuItem(ctx, services, key, byKeyword.id);
@@ -160,4 +169,34 @@ export function spanMs(d: { amount: number; unit: string }): number {
   const unit =
     { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, wh: 3_600_000, wd: 86_400_000 }[d.unit] ?? 60_000;
   return d.amount * unit;
+}
+
+/**
+ * A staff member's dialogue inside a group chat (e.g. the resolve questions after 完成): their
+ * answers go to it, and 取消/返回 work as in private. Returns false when they have none.
+ */
+export async function continueGroupDialogue(ctx: Context, services: Services): Promise<boolean> {
+  const { msg } = ctx;
+  const key: DialogueKey = { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id };
+  await lockDialogue(ctx.tx, key);
+  const row = await loadDialogue(ctx.tx, key);
+  const pos = positionOf(services, row);
+  if (pos === null) return false;
+  if (pos === 'stale') {
+    await clearDialogue(ctx.tx, key);
+    return false;
+  }
+  switch (globalIntent({ text: msg.text, action: msg.action })) {
+    case 'cancel':
+    case 'menu':
+      await clearDialogue(ctx.tx, key);
+      ctx.say(ctx.text('dialogue.cancelled'));
+      return true;
+    case 'back':
+      await stepBack(ctx, key, pos);
+      return true;
+    default:
+      await answer(ctx, key, pos, row!);
+      return true;
+  }
 }

@@ -75,7 +75,7 @@ export const enquiryFlow = defineFlow<EnquiryData>({
       channel: ctx.msg.channel,
       chatId: ctx.msg.chatId,
       lang: ctx.lang,
-      category: ctx.deps.t('zh', topicKey(data.topic ?? 'other')),
+      category: data.topic ?? 'other',
       phone: data.phone ?? null,
       summary: data.description ?? null,
     });

@@ -125,7 +125,9 @@ export const policySchema = z
         )
         .min(1),
       /** Service areas, recognised by words in the address (区、街道、小区). */
-      areas: z.array(z.object({ id, name: z.string().min(1), match: z.array(z.string().min(1)).min(1) })).default([]),
+      areas: z
+        .array(z.object({ id, name: z.string().min(1), match: z.array(z.string().min(1)).min(1) }))
+        .default([]),
       /** First matching rule wins; without a match, routing.repair or routing.default. */
       routes: z
         .array(z.object({ categories: z.array(id).optional(), areas: z.array(id).optional(), team: id }))

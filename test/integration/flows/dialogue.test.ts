@@ -35,13 +35,13 @@ describe('the dialogue engine, through the enquiry flow', () => {
     const replies = await bot.chat.send(customer(), '你好');
     expect(replies).toHaveLength(1);
     expect(replies[0]!.text).toContain('示例燃气有限公司');
-    expect(actions(replies[0])).toEqual(['m:enquiry', 'm:human', 'm:help']);
+    expect(actions(replies[0])).toEqual(['m:repair', 'm:enquiry', 'm:mycases', 'm:human', 'm:help']);
   });
 
   it('answers a number or the label on text-only channels', async () => {
     const who = customer();
     await bot.chat.send(who, 'hi');
-    const byNumber = await bot.chat.send(who, '１'); // full-width digit
+    const byNumber = await bot.chat.send(who, '２'); // full-width digit: the second item
     expect(byNumber[0]!.text).toBe('请选择咨询类别：');
     const byLabel = await bot.chat.send(who, '安全用气');
     expect(byLabel[0]!.text).toContain('请简要描述');
@@ -188,7 +188,7 @@ describe('bad input gets a clear answer', () => {
     const who = { ...customer(), lang: 'en' as const };
     const replies = await bot.chat.send(who, 'hello');
     expect(replies[0]!.text).toContain('customer service');
-    expect(replies[0]!.choices?.[0]?.label).toBe('Ask a question');
+    expect(replies[0]!.choices?.[1]?.label).toBe('Ask a question');
   });
 });
 
