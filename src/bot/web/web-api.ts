@@ -63,12 +63,7 @@ export async function registerWebChat(
       });
     }
 
-    const sendLimit = {
-      max: 60,
-      timeWindow: '1 minute',
-      keyGenerator: (req: FastifyRequest) =>
-        `${req.ip}|${(req.body as { userId?: unknown } | undefined)?.userId ?? ''}`,
-    };
+    const sendLimit = { max: 120, timeWindow: '1 minute' };
     api.post('/api/web/messages', { config: { rateLimit: sendLimit } }, async (req, reply) => {
       const parsed = webMessageSchema.safeParse(req.body);
       if (!parsed.success) {
