@@ -44,13 +44,18 @@ export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
       value: t(lang, left >= 0 ? 'case.card.clockLeft' : 'case.card.clockOver', { clock: name, left: span }),
     });
   }
+  const button = (verb: 'take' | 'close' | 'arrive' | 'resolve'): Choice => ({
+    label: t(lang, `case.action.${verb}`),
+    action: caseAction(caseRow.id, verb),
+  });
+  const repair = caseRow.kind === 'repair';
   const choices: Choice[] = [];
-  if (caseRow.state === 'open')
-    choices.push({ label: t(lang, 'case.action.take'), action: caseAction(caseRow.id, 'take') });
-  if (caseRow.state === 'taken')
-    choices.push({ label: t(lang, 'case.action.close'), action: caseAction(caseRow.id, 'close') });
+  if (caseRow.state === 'open') choices.push(button('take'));
+  if (caseRow.state === 'taken') choices.push(...(repair ? [button('arrive'), button('resolve')] : [button('close')]));
+  if (caseRow.state === 'arrived') choices.push(button('resolve'));
+  const kindKey = repair && caseRow.priority === 'P0' ? 'leak' : caseRow.kind;
   const title = t(lang, 'case.card.title', {
-    kind: t(lang, `case.card.kind.${caseRow.kind}` as TextKey),
+    kind: t(lang, `case.card.kind.${kindKey}` as TextKey),
     caseNo: caseRow.id,
   });
   const text = [title, ...lines.map((l) => `${l.label}：${l.value}`)].join('\n');

@@ -107,8 +107,9 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
     ctx.say(ctx.text('dialogue.tooLong', { max }));
     return pos ? ask(ctx, key, pos) : showMenu(ctx, services, key);
   }
-  // A leak mentioned anywhere jumps to the emergency path, except while giving the leak's own details.
-  if (mentionsLeak(text, ctx.deps.policy.leakWords) && pos?.flow.id !== 'leak')
+  // A leak mentioned anywhere jumps to the emergency path. While giving the leak's own details,
+  // an answer with digits is taken as the address ("漏气，文三路 5 号"); without, as another alarm.
+  if (mentionsLeak(text, ctx.deps.policy.leakWords) && (pos?.flow.id !== 'leak' || !/\d/.test(text)))
     return services.leak(ctx, key);
 
   switch (globalIntent({ text, action: msg.action })) {
