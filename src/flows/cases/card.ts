@@ -51,7 +51,8 @@ export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
   const repair = caseRow.kind === 'repair';
   const choices: Choice[] = [];
   if (caseRow.state === 'open') choices.push(button('take'));
-  if (caseRow.state === 'taken') choices.push(...(repair ? [button('arrive'), button('resolve')] : [button('close')]));
+  if (caseRow.state === 'taken')
+    choices.push(...(repair ? [button('arrive'), button('resolve')] : [button('close')]));
   if (caseRow.state === 'arrived') choices.push(button('resolve'));
   const kindKey = repair && caseRow.priority === 'P0' ? 'leak' : caseRow.kind;
   const title = t(lang, 'case.card.title', {

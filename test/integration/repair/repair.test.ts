@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caseEvents, cases, deadlines, outbox } from '../../../src/db/schema/index.ts';
 import { ManualClock } from '../../../src/flows/clock.ts';
 import { fireDeadline } from '../../../src/flows/deadlines/fire-deadline.ts';
-import { actions, customer, direct, inGroup, startTestBot, type TestBot, texts } from '../../fixtures/harness.ts';
+import {
+  actions,
+  customer,
+  direct,
+  inGroup,
+  startTestBot,
+  type TestBot,
+  texts,
+} from '../../fixtures/harness.ts';
 import { testPolicy } from '../../fixtures/policy.ts';
 
 // Monday 2026-11-23 10:00 in Shanghai.
@@ -18,8 +26,20 @@ beforeAll(async () => {
     ],
     staff: [
       { id: 'wang', name: '王师傅', roles: ['staff'], teams: ['repair'], identities: { web: 'wang' } },
-      { id: 'li', name: '李班长', roles: ['staff', 'supervisor'], teams: ['repair'], identities: { web: 'li' } },
-      { id: 'chen', name: '陈师傅', roles: ['staff', 'supervisor'], teams: ['meter'], identities: { web: 'chen' } },
+      {
+        id: 'li',
+        name: '李班长',
+        roles: ['staff', 'supervisor'],
+        teams: ['repair'],
+        identities: { web: 'li' },
+      },
+      {
+        id: 'chen',
+        name: '陈师傅',
+        roles: ['staff', 'supervisor'],
+        teams: ['meter'],
+        identities: { web: 'chen' },
+      },
       { id: 'zhao', name: '赵经理', roles: ['manager'], identities: { web: 'zhao' } },
     ],
     roster: [
@@ -73,7 +93,9 @@ describe('a gas leak', () => {
     // Every on-duty member is paged privately, and the pages were queued before the first question.
     const pages = await db().select().from(outbox).where(eq(outbox.chatId, 'dm-wang'));
     const li = await db().select().from(outbox).where(eq(outbox.chatId, 'dm-li'));
-    const page = pages.find((p) => (p.payload as { text: string }).text.includes(`燃气泄漏报警！工单 ${caseNo}`))!;
+    const page = pages.find((p) =>
+      (p.payload as { text: string }).text.includes(`燃气泄漏报警！工单 ${caseNo}`),
+    )!;
     expect(li.some((p) => (p.payload as { text: string }).text.includes(`工单 ${caseNo}`))).toBe(true);
     const [question] = await db()
       .select()
@@ -112,7 +134,9 @@ describe('a gas leak', () => {
     expect(await bot.chat.read('dm-zhao')).toEqual([]);
     expect((await wake(caseNo, 'ackP0')).status).toBe('fired');
     expect(clock.now().toISOString()).toBe('2026-11-23T03:10:00.000Z');
-    expect(texts(await bot.chat.read('dm-zhao')).join('\n')).toContain(`升级：工单 ${caseNo} 的接警响应时限已超时 5 分钟`);
+    expect(texts(await bot.chat.read('dm-zhao')).join('\n')).toContain(
+      `升级：工单 ${caseNo} 的接警响应时限已超时 5 分钟`,
+    );
   });
 
   it('a second leak report from the same customer joins the open alarm', async () => {
@@ -223,7 +247,9 @@ describe('clocks and escalation', () => {
     await bot.chat.read(assigneeChat);
     await wake(caseNo, 'confirm'); // 75 % of 2 h
     expect(clock.now().toISOString()).toBe('2026-11-24T02:30:00.000Z');
-    expect(texts(await bot.chat.read(assigneeChat)).join('\n')).toContain(`工单 ${caseNo} 的确认时限将于 11月24日 11:00 到期`);
+    expect(texts(await bot.chat.read(assigneeChat)).join('\n')).toContain(
+      `工单 ${caseNo} 的确认时限将于 11月24日 11:00 到期`,
+    );
     await wake(caseNo, 'confirm'); // the promise itself
     expect(texts(await bot.chat.read('group-repair')).join('\n')).toContain(`工单 ${caseNo} 的确认时限已到`);
     expect(texts(await bot.chat.read('dm-li')).join('\n')).toContain(`工单 ${caseNo} 的确认时限已到`);
@@ -279,7 +305,9 @@ describe('clocks and escalation', () => {
     expect(texts(await bot.chat.read('group-repair'))).toContain(`工单 ${caseNo} 客户回复：有人，我在家`);
     await bot.chat.send(inGroup('wang'), `备注 ${caseNo} 客户下午在家`);
     const notes = await db().select().from(caseEvents).where(eq(caseEvents.caseId, caseNo));
-    expect(notes.map((e) => e.type)).toEqual(expect.arrayContaining(['asked_customer', 'customer_answered', 'note']));
+    expect(notes.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['asked_customer', 'customer_answered', 'note']),
+    );
   });
 });
 
@@ -348,6 +376,8 @@ describe('bad input in the fault report', () => {
     expect((await bot.chat.send(inGroup('wang'), `到达 ${caseNo}`))[0]!.text).toContain('已记录到场');
     await bot.chat.read('dm-wang');
     expect((await bot.chat.send(direct('wang'), '/overdue')).at(-1)!.text).toBe('只有管理人员可以查询统计。');
-    expect((await bot.chat.send(inGroup('wang'), `转派 ${caseNo} 火星班`))[0]!.text).toContain('找不到转派对象「火星班」');
+    expect((await bot.chat.send(inGroup('wang'), `转派 ${caseNo} 火星班`))[0]!.text).toContain(
+      '找不到转派对象「火星班」',
+    );
   });
 });
