@@ -195,6 +195,22 @@ describe('a normal fault, end to end', () => {
     expect((await clocksOf(caseNo)).map((c) => c.state)).toEqual(['met', 'met', 'met']);
   });
 
+  it('routes to the on-duty member with the fewest open cases, taking turns on a tie', async () => {
+    clock.set('2026-11-25T09:00:00+08:00');
+    // Close every open repair case so both start equal, then three reports: turns, then load.
+    await db().update(cases).set({ state: 'closed' }).where(eq(cases.teamId, 'repair'));
+    const first = await reportFault();
+    const second = await reportFault();
+    const [a] = await db().select().from(cases).where(eq(cases.id, first.caseNo));
+    const [b] = await db().select().from(cases).where(eq(cases.id, second.caseNo));
+    expect(new Set([a!.assigneeId, b!.assigneeId])).toEqual(new Set(['wang', 'li']));
+    // The first assignee's case closes: they now have fewer open cases, so the next one is theirs.
+    await db().update(cases).set({ state: 'closed' }).where(eq(cases.id, first.caseNo));
+    const third = await reportFault();
+    const [c] = await db().select().from(cases).where(eq(cases.id, third.caseNo));
+    expect(c!.assigneeId).toBe(a!.assigneeId);
+  });
+
   it('free text naming a fault starts the report at the address, with the category known', async () => {
     const replies = await bot.chat.send(customer(), '家里燃气表坏了');
     expect(replies[0]!.text).toContain('请输入故障地址');
