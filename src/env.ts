@@ -17,34 +17,57 @@ const url = (protocols: string[]) =>
   );
 
 /** Every environment variable the bot reads. Nothing else reads process.env. */
-export const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  /** Unset: an embedded PostgreSQL under DATA_DIR/pg. */
-  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
-  /** Max connections of this process's pool. */
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
-  /** Start a redis-server for the bot when nothing answers at a loopback REDIS_URL. */
-  REDIS_AUTOSTART: bool.default(true),
-  /** Prefix of every BullMQ key, so several bots (or test runs) can share one Redis. */
-  QUEUE_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,40}$/)
-    .default('gsb'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  LOG_LEVEL: logLevel.default('info'),
-  /** Company policy (YAML or JSON). Unset: the demo company's policy. */
-  POLICY_FILE: z.string().min(1).optional(),
-  DATA_DIR: z.string().min(1).default('./data'),
-  EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
-  /** Run the queue workers inside the bot process (default). Set to false when `npm run workers` runs them. */
-  RUN_WORKERS: bool.default(true),
-  /** Serve the local web chat page and its JSON API. */
-  WEB_CHAT: bool.default(true),
-  /** Bearer token required by the web chat JSON API when set (production use as a channel). */
-  WEB_API_TOKEN: z.string().min(16).optional(),
-});
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    /** Unset: an embedded PostgreSQL under DATA_DIR/pg. */
+    DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+    /** Max connections of this process's pool. */
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    /** Start a redis-server for the bot when nothing answers at a loopback REDIS_URL. */
+    REDIS_AUTOSTART: bool.default(true),
+    /** Prefix of every BullMQ key, so several bots (or test runs) can share one Redis. */
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,40}$/)
+      .default('gsb'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    LOG_LEVEL: logLevel.default('info'),
+    /** Company policy (YAML or JSON). Unset: the demo company's policy. */
+    POLICY_FILE: z.string().min(1).optional(),
+    DATA_DIR: z.string().min(1).default('./data'),
+    EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+    /** Run the queue workers inside the bot process (default). Set to false when `npm run workers` runs them. */
+    RUN_WORKERS: bool.default(true),
+    /** Serve the local web chat page and its JSON API. */
+    WEB_CHAT: bool.default(true),
+    /** Bearer token required by the web chat JSON API when set (production use as a channel). */
+    WEB_API_TOKEN: z.string().min(16).optional(),
+    /** Telegram: the bot token from BotFather; unset = no Telegram channel. */
+    TELEGRAM_BOT_TOKEN: z
+      .string()
+      .regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'expected a BotFather token like 123456:ABC…')
+      .optional(),
+    /** Telegram webhook URL (https://…/telegram/webhook); unset = long polling. */
+    TELEGRAM_WEBHOOK_URL: url(['https:', 'http:']).optional(),
+    /** Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A–Z a–z 0–9 _ -). */
+    TELEGRAM_WEBHOOK_SECRET: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{16,256}$/, 'expected 16–256 of A–Z a–z 0–9 _ -')
+      .optional(),
+    /** Bot API root for a self-hosted Bot API server (or a test emulator). */
+    TELEGRAM_API_ROOT: url(['https:', 'http:']).default('https://api.telegram.org'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_WEBHOOK_SECRET)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TELEGRAM_WEBHOOK_SECRET'],
+        message: 'required when TELEGRAM_WEBHOOK_URL is set',
+      });
+  });
 
 export type Env = z.infer<typeof envSchema>;
 

@@ -1,5 +1,5 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import { and, asc, eq, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
@@ -59,11 +59,28 @@ export async function deliverOutbox(
         .where(eq(outbox.id, row.id));
       return 'dead';
     }
+    const [previous] = row.caseId
+      ? await tx
+          .select({ externalId: outbox.externalId })
+          .from(outbox)
+          .where(
+            and(
+              eq(outbox.channel, row.channel),
+              eq(outbox.chatId, row.chatId),
+              eq(outbox.caseId, row.caseId),
+              eq(outbox.state, 'sent'),
+              lt(outbox.id, row.id),
+            ),
+          )
+          .orderBy(desc(outbox.id))
+          .limit(1)
+      : [];
     try {
       const result = await sender.send({
         outboxId: row.id,
         chatId: row.chatId,
         reply: row.payload as unknown as Reply,
+        previousExternalId: previous?.externalId ?? undefined,
       });
       await tx
         .update(outbox)

@@ -10,9 +10,21 @@ export class SendError extends Error {
   }
 }
 
+/** One message to deliver. */
+export interface OutboundDelivery {
+  outboxId: number;
+  chatId: string;
+  reply: Reply;
+  /**
+   * For a case card (`reply.caseId`): the channel's id of the last card of that case sent to this
+   * chat, so a channel that can edit messages updates it in place instead of posting a new one.
+   */
+  previousExternalId?: string;
+}
+
 /** Delivers one outbox message on a channel; returns the channel's id for the sent message. */
 export interface ChannelSender {
-  send(msg: { outboxId: number; chatId: string; reply: Reply }): Promise<{ externalId?: string }>;
+  send(msg: OutboundDelivery): Promise<{ externalId?: string }>;
 }
 
 export type Senders = Partial<Record<Channel, ChannelSender>>;

@@ -106,6 +106,7 @@ CREATE TABLE "outbox" (
 	"created_at" timestamp with time zone NOT NULL,
 	"sent_at" timestamp with time zone,
 	"external_id" text,
+	"case_id" integer,
 	"error" text
 );
 --> statement-breakpoint
@@ -178,6 +179,7 @@ CREATE INDEX "dialogues_updated_idx" ON "dialogues" USING btree ("updated_at");-
 CREATE UNIQUE INDEX "inbound_channel_msg_uq" ON "inbound_messages" USING btree ("channel","channel_message_id");--> statement-breakpoint
 CREATE INDEX "inbound_unprocessed_idx" ON "inbound_messages" USING btree ("received_at") WHERE processed_at IS NULL;--> statement-breakpoint
 CREATE INDEX "outbox_chat_idx" ON "outbox" USING btree ("channel","chat_id","id");--> statement-breakpoint
+CREATE INDEX "outbox_card_idx" ON "outbox" USING btree ("channel","chat_id","case_id") WHERE case_id IS NOT NULL;--> statement-breakpoint
 CREATE INDEX "outbox_pending_idx" ON "outbox" USING btree ("created_at") WHERE state = 'pending';--> statement-breakpoint
 CREATE UNIQUE INDEX "outbox_dedup_uq" ON "outbox" USING btree ("dedup_key");--> statement-breakpoint
 CREATE UNIQUE INDEX "team_chats_team_channel_uq" ON "team_chats" USING btree ("team_id","channel");

@@ -55,10 +55,13 @@ export const outbox = pgTable(
     sentAt: timestamp('sent_at', { withTimezone: true }),
     /** The channel's id for the sent message (to edit a card in place later). */
     externalId: text('external_id'),
+    /** Set for case cards, so the next card of the case in this chat can replace this one. */
+    caseId: integer('case_id'),
     error: text('error'),
   },
   (t) => [
     index('outbox_chat_idx').on(t.channel, t.chatId, t.id),
+    index('outbox_card_idx').on(t.channel, t.chatId, t.caseId).where(sql`case_id IS NOT NULL`),
     index('outbox_pending_idx').on(t.createdAt).where(sql`state = 'pending'`),
     uniqueIndex('outbox_dedup_uq').on(t.dedupKey),
   ],

@@ -20,6 +20,7 @@ export async function enqueueMessage(
       payload: opts.reply as unknown as Record<string, unknown>,
       createdAt: opts.now,
       dedupKey: opts.dedupKey ?? null,
+      caseId: opts.reply.card && opts.reply.caseId ? opts.reply.caseId : null,
     })
     .onConflictDoNothing({ target: outbox.dedupKey, where: sql`${outbox.dedupKey} IS NOT NULL` })
     .returning({ id: outbox.id });
