@@ -5,6 +5,7 @@ import { normalizeWords } from './engine/intents.ts';
 import { continueGroupDialogue, flowStarter, type Services, showMenu } from './engine/router.ts';
 import { enquiryFlow } from './enquiry/enquiry-flow.ts';
 import { handoffToHuman } from './human/handoff.ts';
+import { handleBindCommand } from './org/binding.ts';
 import { detectCategory } from './repair/categories.ts';
 import { rateCase, relayFlow, showMyCases, showOwnCase } from './repair/customer-cases.ts';
 import { leakFlow, raiseLeakAlarm } from './repair/leak.ts';
@@ -69,8 +70,10 @@ export function createServices(): Services {
       return true;
     },
     customerAction: (ctx, _key, action) => rateCase(ctx, action),
-    staffCommand: privateStaffCommand,
+    staffCommand: async (ctx, staff) =>
+      (await handleBindCommand(ctx, staff)) || privateStaffCommand(ctx, staff),
     async group(ctx, staff) {
+      if (await handleBindCommand(ctx, staff)) return;
       // A staff member answering the resolve questions in the group: their answers go there.
       const isCommand = parseStaffCommand({ text: ctx.msg.text, action: ctx.msg.action }) !== null;
       if (!isCommand && (await continueGroupDialogue(ctx, services))) return;

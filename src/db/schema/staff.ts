@@ -61,6 +61,23 @@ export const teamChats = pgTable(
 );
 
 /**
+ * One-time codes a manager hands out: a `group` code binds a group chat to a team (/bind), a
+ * `staff` code links a chat account to a staff member (/register). Whoever holds the code may use
+ * it once, before it expires.
+ */
+export const bindCodes = pgTable('bind_codes', {
+  code: text('code').primaryKey(),
+  kind: text('kind').notNull(),
+  teamId: text('team_id').references(() => teams.id, { onDelete: 'cascade' }),
+  staffId: text('staff_id').references(() => staff.id, { onDelete: 'cascade' }),
+  createdBy: text('created_by').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  usedAt: timestamp('used_at', { withTimezone: true }),
+  usedBy: text('used_by'),
+});
+
+/**
  * Duty roster (值班表): who is on duty for a team, on which weekdays (1 = Monday … 7 = Sunday)
  * and between which Shanghai wall-clock minutes of the day (end may pass midnight: end < start).
  */

@@ -158,8 +158,8 @@ describe('managers', () => {
     expect(stats[0]!.text).toMatch(/^今日统计（2026-11-23.*）\n新建工单 \d+/);
     await bot.chat.read('dm-wang');
     const refusedStaff = await bot.chat.send(direct('wang'), '统计');
-    expect(refusedStaff.at(-1)!.text).toBe('只有管理人员可以查询统计。');
+    expect(refusedStaff.at(-1)!.text).toBe('只有管理人员可以使用这个命令。');
     const refusedCustomer = await bot.chat.send(customer(), '/stats');
-    expect(refusedCustomer[0]!.text).toBe('只有管理人员可以查询统计。');
+    expect(refusedCustomer[0]!.text).toBe('只有管理人员可以使用这个命令。');
   });
 });

@@ -391,7 +391,9 @@ describe('bad input in the fault report', () => {
     await bot.chat.read('group-repair');
     expect((await bot.chat.send(inGroup('wang'), `到达 ${caseNo}`))[0]!.text).toContain('已记录到场');
     await bot.chat.read('dm-wang');
-    expect((await bot.chat.send(direct('wang'), '/overdue')).at(-1)!.text).toBe('只有管理人员可以查询统计。');
+    expect((await bot.chat.send(direct('wang'), '/overdue')).at(-1)!.text).toBe(
+      '只有管理人员可以使用这个命令。',
+    );
     expect((await bot.chat.send(inGroup('wang'), `转派 ${caseNo} 火星班`))[0]!.text).toContain(
       '找不到转派对象「火星班」',
     );
