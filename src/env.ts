@@ -59,8 +59,49 @@ export const envSchema = z
       .optional(),
     /** Bot API root for a self-hosted Bot API server (or a test emulator). */
     TELEGRAM_API_ROOT: url(['https:', 'http:']).default('https://api.telegram.org'),
+    /** WeChat official account (公众号): unset = no official-account channel. */
+    WECHAT_OA_APP_ID: z
+      .string()
+      .regex(/^wx[0-9a-f]{16}$/i, 'expected an AppID like wx1234567890abcdef')
+      .optional(),
+    WECHAT_OA_APP_SECRET: z.string().min(16).optional(),
+    /** The Token set in the official account's server configuration (3–32 letters and digits). */
+    WECHAT_OA_TOKEN: z
+      .string()
+      .regex(/^[A-Za-z0-9]{3,32}$/, 'expected 3–32 letters and digits')
+      .optional(),
+    /** EncodingAESKey (43 characters) for the safe and compatible modes. */
+    WECHAT_OA_AES_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9]{43}$/, 'expected the 43-character EncodingAESKey')
+      .optional(),
+    /** Message encryption mode configured on the official account: plain, compatible or safe. */
+    WECHAT_OA_MODE: z.enum(['plain', 'compatible', 'safe']).optional(),
+    /** WeChat API base; tests point it at a local fake. */
+    WECHAT_API_BASE: url(['https:', 'http:']).default('https://api.weixin.qq.com'),
+    /** wechaty (staff groups, contacts): the puppet package; unset = no wechaty channel. */
+    WECHATY_PUPPET: z.string().min(1).optional(),
+    WECHATY_PUPPET_SERVICE_TOKEN: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
+    const oa = {
+      WECHAT_OA_APP_ID: env.WECHAT_OA_APP_ID,
+      WECHAT_OA_APP_SECRET: env.WECHAT_OA_APP_SECRET,
+      WECHAT_OA_TOKEN: env.WECHAT_OA_TOKEN,
+    };
+    const missing = Object.entries(oa).find(([, v]) => !v);
+    if (missing && Object.values(oa).some(Boolean))
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing[0]],
+        message: 'WECHAT_OA_APP_ID, WECHAT_OA_APP_SECRET and WECHAT_OA_TOKEN go together',
+      });
+    if ((env.WECHAT_OA_MODE === 'safe' || env.WECHAT_OA_MODE === 'compatible') && !env.WECHAT_OA_AES_KEY)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WECHAT_OA_AES_KEY'],
+        message: `required in ${env.WECHAT_OA_MODE} mode`,
+      });
     if (env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_WEBHOOK_SECRET)
       ctx.addIssue({
         code: 'custom',

@@ -1,3 +1,4 @@
+import { type Effects, emptyEffects } from '../flows/engine/effects.ts';
 import { processInbound, storeInbound } from '../flows/engine/inbound.ts';
 import type { InboundMessage } from '../flows/engine/message.ts';
 import { describeError } from '../log.ts';
@@ -20,27 +21,38 @@ export class InboundPipeline {
   async receive(msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
     const stored = await storeInbound(this.#rt.database.db, msg);
     if (!stored.duplicate) {
-      const p = this.process(stored.id).finally(() => this.#inFlight.delete(p));
+      const p = this.process(stored.id)
+        .then(() => {})
+        .finally(() => this.#inFlight.delete(p));
       this.#inFlight.add(p);
     }
     return stored;
   }
 
-  /** Stores and processes before resolving (channels that answer in the same request). */
-  async receiveAndProcess(msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
+  /**
+   * Stores and processes before resolving, for channels that answer in the same request. With
+   * `kick: false` the caller gets the queued outbox ids and wakes the workers itself (WeChat's
+   * passive reply claims the replies first, so they are not also sent through the API).
+   */
+  async receiveAndProcess(
+    msg: InboundMessage,
+    opts: { kick?: boolean } = {},
+  ): Promise<{ id: number; duplicate: boolean; effects: Effects }> {
     const stored = await storeInbound(this.#rt.database.db, msg);
-    if (!stored.duplicate) await this.process(stored.id);
-    return stored;
+    const effects = stored.duplicate ? emptyEffects() : await this.process(stored.id, opts);
+    return { ...stored, effects };
   }
 
-  async process(id: number): Promise<void> {
+  async process(id: number, opts: { kick?: boolean } = {}): Promise<Effects> {
     const { database, deps, services, kicker, log } = this.#rt;
     try {
       const { effects } = await processInbound(database.db, deps, services, id);
-      await kicker.kick(effects);
+      if (opts.kick !== false) await kicker.kick(effects);
+      return effects;
     } catch (err) {
       // The row stays unprocessed; the reconciler retries it.
       log.error({ inboundId: id, err: describeError(err) }, 'processing failed');
+      return emptyEffects();
     }
   }
 

@@ -1,9 +1,9 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { and, asc, desc, eq, lt, sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
-import type { Db } from '../db/client.ts';
+import type { Db, Tx } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
-import type { Kicker } from '../flows/engine/effects.ts';
+import type { Effects, Kicker } from '../flows/engine/effects.ts';
 import type { Reply } from '../flows/engine/message.ts';
 import { describeError, type Logger } from '../log.ts';
 import { OUTBOX_QUEUE, outboxJobSchema } from './queues.ts';
@@ -19,9 +19,21 @@ export type DeliverResult = 'sent' | 'done' | 'dead' | { waitMs: number };
 export async function deliverOutbox(
   db: Db,
   senders: Senders,
-  opts: { outboxId: number; kicker: Kicker; lastAttempt: boolean; now?: () => Date },
+  opts: {
+    outboxId: number;
+    kicker: Kicker;
+    lastAttempt: boolean;
+    now?: () => Date;
+    /** Told, in the same transaction, of a message that will never be delivered (so it is not silently lost). */
+    onDead?: (
+      tx: Tx,
+      row: { id: number; channel: string; chatId: string },
+      reason: string,
+    ) => Promise<Effects>;
+  },
 ): Promise<DeliverResult> {
   const now = opts.now ?? (() => new Date());
+  let afterCommit: Effects | undefined;
   const result = await db.transaction(async (tx): Promise<DeliverResult | SendError> => {
     let row: typeof outbox.$inferSelect | undefined;
     try {
@@ -101,10 +113,12 @@ export async function deliverOutbox(
         .update(outbox)
         .set({ state: dead ? 'dead' : 'pending', attempts: row.attempts + 1, error: e.message.slice(0, 500) })
         .where(eq(outbox.id, row.id));
+      if (dead && opts.onDead) afterCommit = await opts.onDead(tx, row, e.message.slice(0, 200));
       // Returned, not thrown, so the attempt count above is committed; thrown below for BullMQ to retry.
       return dead ? 'dead' : e;
     }
   });
+  if (afterCommit) await opts.kicker.kick(afterCommit);
   if (result instanceof SendError) throw result;
   return result;
 }
@@ -132,6 +146,7 @@ export function startOutboxWorker(opts: {
   prefix: string;
   log: Logger;
   concurrency?: number;
+  onDead?: (tx: Tx, row: { id: number; channel: string; chatId: string }, reason: string) => Promise<Effects>;
 }): Worker {
   const worker = new Worker(
     OUTBOX_QUEUE,
@@ -143,6 +158,7 @@ export function startOutboxWorker(opts: {
         outboxId: parsed.data.outboxId,
         kicker: opts.kicker,
         lastAttempt,
+        onDead: opts.onDead,
       });
       if (typeof result === 'object') {
         await job.moveToDelayed(Date.now() + result.waitMs, token);

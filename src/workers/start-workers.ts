@@ -1,4 +1,6 @@
 import type { Worker } from 'bullmq';
+import { emptyEffects } from '../flows/engine/effects.ts';
+import { reportUndeliverable } from '../flows/outbox/undeliverable.ts';
 import type { Runtime } from '../runtime.ts';
 import { startDeadlineWorker } from './deadline-worker.ts';
 import { startMaintenance } from './maintenance.ts';
@@ -23,7 +25,16 @@ export function startWorkers(
     prefix: rt.env.QUEUE_PREFIX,
     log: rt.log,
   };
-  const outbox = startOutboxWorker({ ...base, senders, concurrency: opts.outboxConcurrency });
+  const outbox = startOutboxWorker({
+    ...base,
+    senders,
+    concurrency: opts.outboxConcurrency,
+    async onDead(tx, row, reason) {
+      const effects = emptyEffects();
+      await reportUndeliverable({ tx, deps: rt.deps, effects, now: rt.deps.clock.now() }, row, reason);
+      return effects;
+    },
+  });
   const deadlines = startDeadlineWorker({ ...base, deps: rt.deps });
   const maintenance = startMaintenance({
     db: rt.database.db,

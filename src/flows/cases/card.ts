@@ -60,5 +60,11 @@ export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
     caseNo: caseRow.id,
   });
   const text = [title, ...lines.map((l) => `${l.label}：${l.value}`)].join('\n');
-  return { text, card: { title, lines }, choices, caseId: caseRow.id };
+  return {
+    text,
+    card: { title, lines },
+    choices,
+    caseId: caseRow.id,
+    ...(assignee ? { mentions: [assignee.id] } : {}),
+  };
 }

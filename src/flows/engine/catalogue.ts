@@ -185,6 +185,10 @@ const zhCore = {
   'bind.invalid': '绑定码无效、已使用或已过期，请向管理人员重新获取。',
   'bind.groupOnly': '请在班组群里发送 /bind。',
   'bind.privateOnly': '请私聊机器人发送 /register。',
+  'staff.callCustomer':
+    '📞 给工单 {caseNo} 客户的消息无法送达（{reason}），请电话联系客户（接单后可见号码）。',
+  'staff.callCustomerNoCase':
+    '📞 有一条给客户的消息无法送达（{reason}），且客户没有未办结的工单，请在后台查看。',
   'myCases.none': '您目前没有工单。',
   'myCases.title': '您的工单：',
   'myCases.line': '· {caseNo} {kind}（{category}）：{state}',
@@ -388,6 +392,10 @@ const enCore: Record<keyof typeof zhCore, string> = {
   'bind.invalid': 'That code is invalid, used or expired; ask a manager for a new one.',
   'bind.groupOnly': "Send /bind in the team's group.",
   'bind.privateOnly': 'Send /register to the bot in a private chat.',
+  'staff.callCustomer':
+    '📞 A message to the customer of case {caseNo} cannot be delivered ({reason}); please phone the customer (number shown once taken).',
+  'staff.callCustomerNoCase':
+    '📞 A message to a customer cannot be delivered ({reason}) and they have no open case; please check the back office.',
   'myCases.none': 'You have no cases.',
   'myCases.title': 'Your cases:',
   'myCases.line': '· {caseNo} {kind} ({category}): {state}',

@@ -52,4 +52,6 @@ export interface Reply {
   card?: Card;
   /** Ties a card to its case so a channel can edit it in place when the case moves. */
   caseId?: number;
+  /** Staff to @mention where the channel can (the assignee on a card in a WeChat group). */
+  mentions?: string[];
 }

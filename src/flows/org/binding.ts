@@ -62,16 +62,14 @@ async function issueCode(ctx: Context, manager: StaffRow, cmd: BindCommand): Pro
       return ctx.say(
         cmd.staff ? ctx.text('bind.unknownStaff', { staff: cmd.staff }) : ctx.text('bind.usage'),
       );
-    await ctx.tx
-      .insert(bindCodes)
-      .values({
-        code,
-        kind: 'staff',
-        staffId: person.id,
-        createdBy: manager.id,
-        createdAt: ctx.now,
-        expiresAt,
-      });
+    await ctx.tx.insert(bindCodes).values({
+      code,
+      kind: 'staff',
+      staffId: person.id,
+      createdBy: manager.id,
+      createdAt: ctx.now,
+      expiresAt,
+    });
     return ctx.say(ctx.text('bind.codeStaff', { staff: person.name, code, hours: CODE_HOURS }));
   }
 }

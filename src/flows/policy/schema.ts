@@ -133,6 +133,17 @@ export const policySchema = z
         .array(z.object({ categories: z.array(id).optional(), areas: z.array(id).optional(), team: id }))
         .default([]),
     }),
+    /** WeChat official account rules. */
+    wechat: z
+      .object({
+        /** Template (subscription) message id for updates outside the 48-hour window; unset = staff phone the customer. */
+        templateId: z.string().min(1).optional(),
+        /** How old a signed request may be before it is refused as a replay. */
+        replayWindow: durationSchema.prefault('5m'),
+        /** The customer-service window after the customer's last message. */
+        serviceWindow: durationSchema.prefault('48h'),
+      })
+      .prefault({}),
     /** Quality targets shown beside the figures (SPEC §1, §6). */
     targets: z
       .object({

@@ -224,6 +224,33 @@ describe('the outbox', () => {
     expect(sent).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`));
   });
 
+  it('a message that can never be delivered becomes a task to phone the customer', async () => {
+    const { reportUndeliverable } = await import('../../../src/flows/outbox/undeliverable.ts');
+    const who = customer();
+    await bot.chat.send(who, { action: 'm:human' });
+    const [row] = await bot.rt.database.db.select().from(outbox).where(eq(outbox.chatId, who.chatId));
+    await bot.rt.database.db.update(outbox).set({ state: 'pending' }).where(eq(outbox.id, row!.id));
+    const blocked: ChannelSender = {
+      send: async () => {
+        throw new SendError('48-hour window closed', { permanent: true });
+      },
+    };
+    await bot.chat.read('group-repair');
+    const result = await deliverOutbox(bot.rt.database.db, { web: blocked }, {
+      outboxId: row!.id,
+      kicker: bot.rt.kicker,
+      lastAttempt: false,
+      onDead: async (tx, dead, reason) => {
+        const effects = emptyEffects();
+        await reportUndeliverable({ tx, deps: bot.rt.deps, effects, now: new Date() }, dead, reason);
+        return effects;
+      },
+    });
+    expect(result).toBe('dead');
+    const group = await bot.chat.read('group-repair');
+    expect(group.map((r) => r.text).join('\n')).toMatch(/📞 给工单 \d+ 客户的消息无法送达（48-hour window closed）/);
+  });
+
   it('a delivery job run twice sends once', async () => {
     const [id] = await queue('twice-chat', 1);
     let calls = 0;
