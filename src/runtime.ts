@@ -100,7 +100,7 @@ export async function startRuntime(opts: {
       database,
       redis,
       queues,
-      kicker: createKicker(queues, log),
+      kicker: createKicker(queues, database.db, log),
       deps,
       services: createServices(),
       calendarGaps,

@@ -4,9 +4,9 @@ import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
 import type { Effects, Kicker } from '../flows/engine/effects.ts';
-import type { Reply } from '../flows/engine/message.ts';
+import type { Channel, Reply } from '../flows/engine/message.ts';
 import { describeError, type Logger } from '../log.ts';
-import { OUTBOX_QUEUE, outboxJobSchema } from './queues.ts';
+import { outboxJobSchema, outboxQueueName } from './queues.ts';
 import { SendError, type Senders } from './senders.ts';
 
 export type DeliverResult = 'sent' | 'done' | 'dead' | { waitMs: number };
@@ -60,7 +60,8 @@ export async function deliverOutbox(
       .orderBy(asc(outbox.id))
       .limit(1);
     if (earlier) {
-      await opts.kicker.kick({ outboxIds: [earlier.id], deadlines: [] });
+      // Make sure the earlier row has a job (after commit: never wait on the pool inside a transaction).
+      afterCommit = { outboxIds: [earlier.id], deadlines: [] };
       return { waitMs: 200 };
     }
     const sender = senders[row.channel as keyof Senders];
@@ -145,11 +146,13 @@ export function startOutboxWorker(opts: {
   connection: Redis;
   prefix: string;
   log: Logger;
+  /** The channel this worker delivers; the process must have its sender. */
+  channel: Channel;
   concurrency?: number;
   onDead?: (tx: Tx, row: { id: number; channel: string; chatId: string }, reason: string) => Promise<Effects>;
 }): Worker {
   const worker = new Worker(
-    OUTBOX_QUEUE,
+    outboxQueueName(opts.channel),
     async (job: Job, token?: string) => {
       const parsed = outboxJobSchema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError('bad outbox job payload');

@@ -1,10 +1,16 @@
 import { Queue } from 'bullmq';
+import { inArray } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { Db } from '../db/client.ts';
+import { outbox } from '../db/schema/index.ts';
 import type { Effects, Kicker } from '../flows/engine/effects.ts';
+import type { Channel } from '../flows/engine/message.ts';
 import { describeError, type Logger } from '../log.ts';
 
-export const OUTBOX_QUEUE = 'outbox';
+/** One outbox queue per channel: a process runs workers only for the channels it can send on. */
+export const CHANNELS: Channel[] = ['web', 'telegram', 'wechat-oa', 'wechaty'];
+export const outboxQueueName = (channel: Channel) => `outbox-${channel}`;
 export const DEADLINE_QUEUE = 'deadlines';
 
 /** Job payloads carry ids only, never personal data. */
@@ -26,7 +32,7 @@ export function connectRedis(url: string): Redis {
 }
 
 export interface Queues {
-  outbox: Queue;
+  outbox: Record<Channel, Queue>;
   deadlines: Queue;
   close(): Promise<void>;
 }
@@ -37,11 +43,20 @@ const defaultJobOptions = {
 };
 
 export function createQueues(connection: Redis, prefix: string): Queues {
-  const outbox = new Queue(OUTBOX_QUEUE, {
-    connection,
-    prefix,
-    defaultJobOptions: { ...defaultJobOptions, attempts: 8, backoff: { type: 'exponential', delay: 1000 } },
-  });
+  const outbox = Object.fromEntries(
+    CHANNELS.map((channel) => [
+      channel,
+      new Queue(outboxQueueName(channel), {
+        connection,
+        prefix,
+        defaultJobOptions: {
+          ...defaultJobOptions,
+          attempts: 8,
+          backoff: { type: 'exponential', delay: 1000 },
+        },
+      }),
+    ]),
+  ) as Record<Channel, Queue>;
   const deadlines = new Queue(DEADLINE_QUEUE, {
     connection,
     prefix,
@@ -51,7 +66,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     outbox,
     deadlines,
     close: async () => {
-      await Promise.all([outbox.close(), deadlines.close()]);
+      await Promise.all([...Object.values(outbox).map((q) => q.close()), deadlines.close()]);
     },
   };
 }
@@ -60,18 +75,28 @@ export function createQueues(connection: Redis, prefix: string): Queues {
  * Wakes the workers after a commit: one job per outbox row, one timer per deadline wake-up that
  * falls within the horizon. Job ids are deterministic, so adding one twice adds it once.
  */
-export function createKicker(queues: Queues, log: Logger): Kicker {
+export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
   return {
     async kick(effects: Effects) {
       try {
-        if (effects.outboxIds.length > 0)
-          await queues.outbox.addBulk(
-            effects.outboxIds.map((outboxId) => ({
-              name: 'deliver',
-              data: { outboxId },
-              opts: { jobId: outboxJobId(outboxId) },
-            })),
-          );
+        if (effects.outboxIds.length > 0) {
+          // Which queue a row goes to depends on its channel: one indexed look-up per wake-up.
+          const rows = await db
+            .select({ id: outbox.id, channel: outbox.channel })
+            .from(outbox)
+            .where(inArray(outbox.id, effects.outboxIds));
+          for (const channel of CHANNELS) {
+            const ids = rows.filter((r) => r.channel === channel).map((r) => r.id);
+            if (ids.length > 0)
+              await queues.outbox[channel].addBulk(
+                ids.map((outboxId) => ({
+                  name: 'deliver',
+                  data: { outboxId },
+                  opts: { jobId: outboxJobId(outboxId) },
+                })),
+              );
+          }
+        }
         const now = Date.now();
         const soon = effects.deadlines.filter((d) => d.nextAt.getTime() <= now + TIMER_HORIZON_MS);
         if (soon.length > 0)

@@ -1,5 +1,7 @@
 import type { Worker } from 'bullmq';
+import type { Tx } from '../db/client.ts';
 import { emptyEffects } from '../flows/engine/effects.ts';
+import type { Channel } from '../flows/engine/message.ts';
 import { reportUndeliverable } from '../flows/outbox/undeliverable.ts';
 import type { Runtime } from '../runtime.ts';
 import { startDeadlineWorker } from './deadline-worker.ts';
@@ -25,16 +27,15 @@ export function startWorkers(
     prefix: rt.env.QUEUE_PREFIX,
     log: rt.log,
   };
-  const outbox = startOutboxWorker({
-    ...base,
-    senders,
-    concurrency: opts.outboxConcurrency,
-    async onDead(tx, row, reason) {
-      const effects = emptyEffects();
-      await reportUndeliverable({ tx, deps: rt.deps, effects, now: rt.deps.clock.now() }, row, reason);
-      return effects;
-    },
-  });
+  async function onDead(tx: Tx, row: { id: number; channel: string; chatId: string }, reason: string) {
+    const effects = emptyEffects();
+    await reportUndeliverable({ tx, deps: rt.deps, effects, now: rt.deps.clock.now() }, row, reason);
+    return effects;
+  }
+  // One worker per channel this process can send on; the other channels' rows wait for theirs.
+  const outboxWorkers = (Object.keys(senders) as Channel[]).map((channel) =>
+    startOutboxWorker({ ...base, channel, senders, concurrency: opts.outboxConcurrency, onDead }),
+  );
   const deadlines = startDeadlineWorker({ ...base, deps: rt.deps });
   const maintenance = startMaintenance({
     db: rt.database.db,
@@ -45,11 +46,11 @@ export function startWorkers(
     intervalMs: opts.maintenanceIntervalMs,
   });
   return {
-    workers: [outbox, deadlines],
+    workers: [...outboxWorkers, deadlines],
     async stop() {
       await maintenance.stop();
       // close() waits for the jobs in hand to finish: nothing is cut off half-way.
-      await Promise.all([outbox.close(), deadlines.close()]);
+      await Promise.all([...outboxWorkers.map((w) => w.close()), deadlines.close()]);
     },
   };
 }
