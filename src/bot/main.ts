@@ -7,6 +7,7 @@ import { webSender } from '../workers/senders.ts';
 import { startWorkers } from '../workers/start-workers.ts';
 import { InboundPipeline } from './pipeline.ts';
 import { buildServer } from './server.ts';
+import { startTelegram, telegramSenders } from './telegram/index.ts';
 
 const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
@@ -14,13 +15,15 @@ const started = Date.now();
 
 try {
   const rt = await startRuntime({ env, log });
-  const workers = env.RUN_WORKERS ? startWorkers(rt, { web: webSender }) : null;
+  const workers = env.RUN_WORKERS ? startWorkers(rt, { web: webSender, ...telegramSenders(rt) }) : null;
   const pipeline = new InboundPipeline(rt);
   const server = await buildServer(rt, pipeline);
+  // Channels register their webhooks on the server, so they start before it listens.
+  const telegram = await startTelegram({ rt, pipeline, app: server });
   await server.listen({ port: env.PORT, host: env.HOST });
   const port = (server.server.address() as { port: number }).port;
   log.info(
-    { port, workers: Boolean(workers), startupMs: Date.now() - started },
+    { port, workers: Boolean(workers), telegram: telegram.mode, startupMs: Date.now() - started },
     `gas-service bot ready: web chat at http://localhost:${port}/ , health at /healthz`,
   );
 
@@ -34,6 +37,7 @@ try {
       process.exit(1);
     }, 25_000);
     force.unref();
+    await telegram.stop();
     await server.close();
     await pipeline.drain();
     await workers?.stop();

@@ -1,5 +1,7 @@
 // `npm run workers`: queue workers and the reconciler without the HTTP server or channels, for
 // running them on other machines (set RUN_WORKERS=false on the bot processes then).
+
+import { telegramSenders } from '../bot/telegram/index.ts';
 import { parseEnvOrExit } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { startRuntime } from '../runtime.ts';
@@ -10,7 +12,7 @@ const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
 try {
   const rt = await startRuntime({ env, log });
-  const workers = startWorkers(rt, { web: webSender });
+  const workers = startWorkers(rt, { web: webSender, ...telegramSenders(rt) });
   log.info('workers ready');
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'draining workers');
