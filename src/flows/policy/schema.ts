@@ -133,6 +133,13 @@ export const policySchema = z
         .array(z.object({ categories: z.array(id).optional(), areas: z.array(id).optional(), team: id }))
         .default([]),
     }),
+    /** Telegram channel rules. */
+    telegram: z
+      .object({
+        /** Keep a copy of customers' photos under DATA_DIR/media (Telegram keeps files only for a while). */
+        downloadPhotos: z.boolean().default(false),
+      })
+      .prefault({}),
     /** WeChat official account rules. */
     wechat: z
       .object({
