@@ -8,6 +8,7 @@ import { startWorkers } from '../workers/start-workers.ts';
 import { InboundPipeline } from './pipeline.ts';
 import { buildServer } from './server.ts';
 import { startTelegram, telegramSenders } from './telegram/index.ts';
+import { officialAccountSenders, registerOfficialAccount } from './wechat/official-account/index.ts';
 
 const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
@@ -15,11 +16,13 @@ const started = Date.now();
 
 try {
   const rt = await startRuntime({ env, log });
-  const workers = env.RUN_WORKERS ? startWorkers(rt, { web: webSender, ...telegramSenders(rt) }) : null;
+  const senders = { web: webSender, ...telegramSenders(rt), ...officialAccountSenders(rt) };
+  const workers = env.RUN_WORKERS ? startWorkers(rt, senders) : null;
   const pipeline = new InboundPipeline(rt);
   const server = await buildServer(rt, pipeline);
   // Channels register their webhooks on the server, so they start before it listens.
   const telegram = await startTelegram({ rt, pipeline, app: server });
+  if (env.WECHAT_OA_APP_ID) await registerOfficialAccount({ rt, pipeline, app: server });
   await server.listen({ port: env.PORT, host: env.HOST });
   const port = (server.server.address() as { port: number }).port;
   log.info(

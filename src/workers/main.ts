@@ -2,6 +2,7 @@
 // running them on other machines (set RUN_WORKERS=false on the bot processes then).
 
 import { telegramSenders } from '../bot/telegram/index.ts';
+import { officialAccountSenders } from '../bot/wechat/official-account/index.ts';
 import { parseEnvOrExit } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { startRuntime } from '../runtime.ts';
@@ -12,7 +13,7 @@ const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
 try {
   const rt = await startRuntime({ env, log });
-  const workers = startWorkers(rt, { web: webSender, ...telegramSenders(rt) });
+  const workers = startWorkers(rt, { web: webSender, ...telegramSenders(rt), ...officialAccountSenders(rt) });
   log.info('workers ready');
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'draining workers');

@@ -192,6 +192,7 @@ CREATE INDEX "chat_identities_customer_idx" ON "chat_identities" USING btree ("c
 CREATE INDEX "dialogues_updated_idx" ON "dialogues" USING btree ("updated_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "inbound_channel_msg_uq" ON "inbound_messages" USING btree ("channel","channel_message_id");--> statement-breakpoint
 CREATE INDEX "inbound_unprocessed_idx" ON "inbound_messages" USING btree ("received_at") WHERE processed_at IS NULL;--> statement-breakpoint
+CREATE INDEX "inbound_sender_idx" ON "inbound_messages" USING btree ("channel","sender_id","received_at" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "outbox_chat_idx" ON "outbox" USING btree ("channel","chat_id","id");--> statement-breakpoint
 CREATE INDEX "outbox_card_idx" ON "outbox" USING btree ("channel","chat_id","case_id") WHERE case_id IS NOT NULL;--> statement-breakpoint
 CREATE INDEX "outbox_pending_idx" ON "outbox" USING btree ("created_at") WHERE state = 'pending';--> statement-breakpoint

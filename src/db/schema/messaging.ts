@@ -32,6 +32,8 @@ export const inboundMessages = pgTable(
   (t) => [
     uniqueIndex('inbound_channel_msg_uq').on(t.channel, t.channelMessageId),
     index('inbound_unprocessed_idx').on(t.receivedAt).where(sql`processed_at IS NULL`),
+    // The customer's last message on a channel (WeChat's 48-hour window).
+    index('inbound_sender_idx').on(t.channel, t.senderId, t.receivedAt.desc()),
   ],
 );
 

@@ -236,19 +236,25 @@ describe('the outbox', () => {
       },
     };
     await bot.chat.read('group-repair');
-    const result = await deliverOutbox(bot.rt.database.db, { web: blocked }, {
-      outboxId: row!.id,
-      kicker: bot.rt.kicker,
-      lastAttempt: false,
-      onDead: async (tx, dead, reason) => {
-        const effects = emptyEffects();
-        await reportUndeliverable({ tx, deps: bot.rt.deps, effects, now: new Date() }, dead, reason);
-        return effects;
+    const result = await deliverOutbox(
+      bot.rt.database.db,
+      { web: blocked },
+      {
+        outboxId: row!.id,
+        kicker: bot.rt.kicker,
+        lastAttempt: false,
+        onDead: async (tx, dead, reason) => {
+          const effects = emptyEffects();
+          await reportUndeliverable({ tx, deps: bot.rt.deps, effects, now: new Date() }, dead, reason);
+          return effects;
+        },
       },
-    });
+    );
     expect(result).toBe('dead');
     const group = await bot.chat.read('group-repair');
-    expect(group.map((r) => r.text).join('\n')).toMatch(/📞 给工单 \d+ 客户的消息无法送达（48-hour window closed）/);
+    expect(group.map((r) => r.text).join('\n')).toMatch(
+      /📞 给工单 \d+ 客户的消息无法送达（48-hour window closed）/,
+    );
   });
 
   it('a delivery job run twice sends once', async () => {
