@@ -9,6 +9,7 @@ import { InboundPipeline } from './pipeline.ts';
 import { buildServer } from './server.ts';
 import { startTelegram, telegramSenders } from './telegram/index.ts';
 import { officialAccountSenders, registerOfficialAccount } from './wechat/official-account/index.ts';
+import { wechatyConfigured } from './wechat/wechaty/deferred.ts';
 
 const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
@@ -16,9 +17,20 @@ const started = Date.now();
 
 try {
   const rt = await startRuntime({ env, log });
-  const senders = { web: webSender, ...telegramSenders(rt), ...officialAccountSenders(rt) };
-  const workers = env.RUN_WORKERS ? startWorkers(rt, senders) : null;
   const pipeline = new InboundPipeline(rt);
+  // Returns at once; the WeChat account logs in in the background (the QR-code URL is logged).
+  // Only this process can send through it, so it delivers its outbox rows whether or not it runs workers.
+  // wechaty is heavy to load: only when configured.
+  const wechaty = wechatyConfigured(env)
+    ? await (await import('./wechat/wechaty/index.ts')).startWechaty({ rt, pipeline })
+    : null;
+  const senders = {
+    web: webSender,
+    ...telegramSenders(rt),
+    ...officialAccountSenders(rt),
+    ...(wechaty ? { wechaty: wechaty.sender } : {}),
+  };
+  const workers = env.RUN_WORKERS ? startWorkers(rt, senders) : null;
   const server = await buildServer(rt, pipeline);
   // Channels register their webhooks on the server, so they start before it listens.
   const telegram = await startTelegram({ rt, pipeline, app: server });
@@ -26,7 +38,14 @@ try {
   await server.listen({ port: env.PORT, host: env.HOST });
   const port = (server.server.address() as { port: number }).port;
   log.info(
-    { port, workers: Boolean(workers), telegram: telegram.mode, startupMs: Date.now() - started },
+    {
+      port,
+      workers: Boolean(workers),
+      telegram: telegram.mode,
+      wechatOfficialAccount: Boolean(env.WECHAT_OA_APP_ID),
+      wechaty: Boolean(wechaty),
+      startupMs: Date.now() - started,
+    },
     `gas-service bot ready: web chat at http://localhost:${port}/ , health at /healthz`,
   );
 
@@ -41,6 +60,7 @@ try {
     }, 25_000);
     force.unref();
     await telegram.stop();
+    await wechaty?.stop();
     await server.close();
     await pipeline.drain();
     await workers?.stop();

@@ -7,7 +7,7 @@ import { enquiryFlow } from './enquiry/enquiry-flow.ts';
 import { handoffToHuman } from './human/handoff.ts';
 import { handleBindCommand } from './org/binding.ts';
 import { detectCategory } from './repair/categories.ts';
-import { rateCase, relayFlow, showMyCases, showOwnCase } from './repair/customer-cases.ts';
+import { rateCase, ratingFlow, relayFlow, showMyCases, showOwnCase } from './repair/customer-cases.ts';
 import { leakFlow, raiseLeakAlarm } from './repair/leak.ts';
 import { repairFlow } from './repair/repair-flow.ts';
 import { resolveFlow } from './repair/resolve-flow.ts';
@@ -17,7 +17,9 @@ const asFlow = (f: unknown) => f as Flow;
 /** Every service process the bot offers, and the main menu that leads to them. */
 export function createServices(): Services {
   const flows = new Map<string, Flow>(
-    [repairFlow, leakFlow, enquiryFlow, resolveFlow, relayFlow].map((f) => [f.id, asFlow(f)] as const),
+    [repairFlow, leakFlow, enquiryFlow, resolveFlow, relayFlow, ratingFlow].map(
+      (f) => [f.id, asFlow(f)] as const,
+    ),
   );
   const services: Services = {
     flows,

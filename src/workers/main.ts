@@ -3,6 +3,7 @@
 
 import { telegramSenders } from '../bot/telegram/index.ts';
 import { officialAccountSenders } from '../bot/wechat/official-account/index.ts';
+import { deferredWechatySender, wechatyConfigured } from '../bot/wechat/wechaty/deferred.ts';
 import { parseEnvOrExit } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { startRuntime } from '../runtime.ts';
@@ -13,7 +14,13 @@ const env = parseEnvOrExit();
 const log = createLogger(env.LOG_LEVEL);
 try {
   const rt = await startRuntime({ env, log });
-  const workers = startWorkers(rt, { web: webSender, ...telegramSenders(rt), ...officialAccountSenders(rt) });
+  const workers = startWorkers(rt, {
+    web: webSender,
+    ...telegramSenders(rt),
+    ...officialAccountSenders(rt),
+    // The WeChat account runs in the bot process, which sends these; here they just wait for it.
+    ...(wechatyConfigured(env) ? { wechaty: deferredWechatySender } : {}),
+  });
   log.info('workers ready');
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'draining workers');

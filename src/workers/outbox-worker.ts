@@ -35,17 +35,21 @@ export async function deliverOutbox(
   const now = opts.now ?? (() => new Date());
   let afterCommit: Effects | undefined;
   const result = await db.transaction(async (tx): Promise<DeliverResult | SendError> => {
-    let row: typeof outbox.$inferSelect | undefined;
-    try {
-      [row] = await tx
-        .select()
+    // SKIP LOCKED, not NOWAIT: a lock error would abort the whole transaction.
+    const [row] = await tx
+      .select()
+      .from(outbox)
+      .where(eq(outbox.id, opts.outboxId))
+      .for('update', { skipLocked: true });
+    if (!row) {
+      const [exists] = await tx
+        .select({ state: outbox.state })
         .from(outbox)
-        .where(eq(outbox.id, opts.outboxId))
-        .for('update', { noWait: true });
-    } catch {
-      return { waitMs: 500 }; // another worker is sending it right now
+        .where(eq(outbox.id, opts.outboxId));
+      // Locked by another worker that is sending it right now: look again shortly.
+      return exists?.state === 'pending' ? { waitMs: 500 } : 'done';
     }
-    if (row?.state !== 'pending') return 'done';
+    if (row.state !== 'pending') return 'done';
     const [earlier] = await tx
       .select({ id: outbox.id })
       .from(outbox)

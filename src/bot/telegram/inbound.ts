@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Telegram } from 'telegraf';
 import type { Lang } from '../../flows/engine/message.ts';
-import type { Logger } from '../../log.ts';
+import { describeError, type Logger } from '../../log.ts';
 import type { InboundPipeline } from '../pipeline.ts';
 import { API_TIMEOUT_MS, apiSignal } from './api.ts';
 import { INVALID_ACTION } from './callback-data.ts';
@@ -19,6 +19,12 @@ export interface UpdateHandlerOptions {
   /** The short notice shown on a button that is forged or expired. */
   expiredText: (lang: Lang) => string;
   log: Logger;
+  /**
+   * Called once an update's message is newly stored (not for a duplicate), for work that must
+   * not hold up storing or the answer to Telegram (photo copies). Must return at once; a throw
+   * is logged and ignored.
+   */
+  afterStore?: (update: TgUpdate) => void;
 }
 
 /**
@@ -55,7 +61,17 @@ export function createUpdateHandler(o: UpdateHandlerOptions): (update: TgUpdate)
         { reason: callback.kind === 'invalid' ? callback.reason : 'expired-ref', chatKind: msg.chatKind },
         'telegram: button payload refused',
       );
-    await o.pipeline.receive(msg);
+    const stored = await o.pipeline.receive(msg);
+    if (o.afterStore && !stored.duplicate) {
+      try {
+        o.afterStore(update);
+      } catch (err) {
+        o.log.warn(
+          { err: describeError(err), updateId: update.update_id },
+          'telegram after-store step failed',
+        );
+      }
+    }
     if (queryId) answer(queryId, refused ? o.expiredText(msg.sender.lang ?? 'zh') : undefined);
   };
 }

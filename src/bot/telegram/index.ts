@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Telegram } from 'telegraf';
 import { describeError } from '../../log.ts';
@@ -8,13 +9,15 @@ import { apiSignal, createTelegramApi } from './api.ts';
 import { callbackKey } from './callback-data.ts';
 import { createUpdateHandler } from './inbound.ts';
 import { telegramKeyBase } from './keys.ts';
+import { createPhotoDownloader } from './media.ts';
 import { type Polling, type PollingOptions, startPolling } from './polling.ts';
 import type { RateLimits } from './rate-limit.ts';
 import { createTelegramSender } from './sender.ts';
-import { ALLOWED_UPDATES } from './updates.ts';
+import { ALLOWED_UPDATES, largestPhoto } from './updates.ts';
 import { registerTelegramWebhook, WEBHOOK_PATH } from './webhook.ts';
 
 export { CALLBACK_DATA_MAX_BYTES, callbackKey, encodeCallback, INVALID_ACTION } from './callback-data.ts';
+export { telegramMediaDir } from './media.ts';
 export { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limit.ts';
 export { createTelegramSender, type TelegramSenderOptions, toSendError } from './sender.ts';
 export { type TgUpdate, updateToInbound } from './updates.ts';
@@ -64,6 +67,9 @@ export interface RunningTelegram {
   mode: 'off' | 'polling' | 'webhook';
   /** Resolves when the start-up calls are done (each failure logged, never thrown). */
   ready: Promise<void>;
+  /** Resolves when no photo copy is queued or downloading (tests). */
+  downloadsIdle(): Promise<void>;
+  /** Stops polling, then lets photo downloads in flight finish for a few seconds. */
   stop(): Promise<void>;
 }
 
@@ -81,10 +87,19 @@ export async function startTelegram(opts: StartTelegramOptions): Promise<Running
   const token = env.TELEGRAM_BOT_TOKEN;
   if (!token) {
     log.debug('TELEGRAM_BOT_TOKEN unset: no Telegram channel');
-    return { mode: 'off', ready: Promise.resolve(), stop: async () => {} };
+    return { mode: 'off', ready: Promise.resolve(), downloadsIdle: async () => {}, stop: async () => {} };
   }
   const telegram: Telegram = createTelegramApi(token, env.TELEGRAM_API_ROOT);
   let botUsername: string | undefined;
+  // Copies of customers' photos, when the policy asks for them (read per update). They start only
+  // after the update is stored and never hold up its answer; see media.ts for names and limits.
+  const photos = createPhotoDownloader({
+    telegram,
+    token,
+    apiRoot: env.TELEGRAM_API_ROOT,
+    dataDir: resolve(env.DATA_DIR),
+    log,
+  });
   const handle = createUpdateHandler({
     pipeline: opts.pipeline,
     telegram,
@@ -94,6 +109,15 @@ export async function startTelegram(opts: StartTelegramOptions): Promise<Running
     botUsername: () => botUsername,
     expiredText: (lang) => rt.deps.t(lang, 'dialogue.staleButton'),
     log,
+    afterStore: (update) => {
+      if (!rt.deps.policy.telegram.downloadPhotos || !update.message) return;
+      const photo = largestPhoto(update.message);
+      if (photo)
+        photos.enqueue(
+          { fileId: photo.file_id, fileUniqueId: photo.file_unique_id, fileSize: photo.file_size },
+          update.update_id,
+        );
+    },
   });
 
   const webhookUrl = env.TELEGRAM_WEBHOOK_URL;
@@ -168,11 +192,13 @@ export async function startTelegram(opts: StartTelegramOptions): Promise<Running
   return {
     mode,
     ready,
+    downloadsIdle: () => photos.idle(),
     async stop() {
       stopped = true;
       aborter.abort();
       await ready;
       await (polling as Polling | null)?.stop();
+      await photos.stop();
     },
   };
 }

@@ -17,7 +17,10 @@ export interface TgChat {
 }
 interface TgFile {
   file_id: string;
+  /** The same for a file whatever bot or time (a file id is not); names the local copy. */
+  file_unique_id?: string;
 }
+export type TgPhotoSize = TgFile & { width?: number; height?: number; file_size?: number };
 export interface TgMessage {
   message_id: number;
   chat: TgChat;
@@ -25,7 +28,7 @@ export interface TgMessage {
   date?: number;
   text?: string;
   caption?: string;
-  photo?: (TgFile & { width?: number; height?: number; file_size?: number })[];
+  photo?: TgPhotoSize[];
   voice?: TgFile;
   audio?: TgFile;
   video?: TgFile;
@@ -116,18 +119,22 @@ export function commandText(text: string, chatKind: ChatKind, botUsername?: stri
   return meaning ?? `/${command}${rest}`;
 }
 
+/** The largest size of a message's photo (the one kept as its attachment), if it has one. */
+export function largestPhoto(m: TgMessage): TgPhotoSize | undefined {
+  if (!Array.isArray(m.photo) || m.photo.length === 0) return undefined;
+  // Telegram lists the sizes smallest first; pick the largest by area, then by bytes.
+  const area = (p: { width?: number; height?: number }) => (p.width ?? 0) * (p.height ?? 0);
+  return m.photo.reduce((best, p) =>
+    area(p) > area(best) || (area(p) === area(best) && (p.file_size ?? 0) >= (best.file_size ?? 0))
+      ? p
+      : best,
+  );
+}
+
 function attachmentsOf(m: TgMessage): Attachment[] {
   const out: Attachment[] = [];
-  if (m.photo?.length) {
-    // Telegram lists the sizes smallest first; pick the largest by area, then by bytes.
-    const area = (p: { width?: number; height?: number }) => (p.width ?? 0) * (p.height ?? 0);
-    const largest = m.photo.reduce((best, p) =>
-      area(p) > area(best) || (area(p) === area(best) && (p.file_size ?? 0) >= (best.file_size ?? 0))
-        ? p
-        : best,
-    );
-    out.push({ kind: 'image', ref: largest.file_id });
-  }
+  const photo = largestPhoto(m);
+  if (photo) out.push({ kind: 'image', ref: photo.file_id });
   if (m.voice) out.push({ kind: 'voice', ref: m.voice.file_id });
   if (m.audio) out.push({ kind: 'voice', ref: m.audio.file_id });
   if (m.video) out.push({ kind: 'video', ref: m.video.file_id });

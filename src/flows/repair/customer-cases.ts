@@ -7,6 +7,7 @@ import type { CaseRow } from '../cases/open-case.ts';
 import { runningClocks } from '../deadlines/clocks.ts';
 import type { TextKey } from '../engine/catalogue.ts';
 import type { Context } from '../engine/context.ts';
+import { clearDialogue, loadDialogue } from '../engine/dialogue-store.ts';
 import { defineFlow } from '../engine/flow.ts';
 import { formatTime } from '../engine/format.ts';
 import { categoryLabel } from './categories.ts';
@@ -71,8 +72,16 @@ export async function showOwnCase(ctx: Context, caseId: number): Promise<void> {
 export async function rateCase(ctx: Context, action: string): Promise<boolean> {
   const m = /^rate:(\d{1,10}):([1-5])$/.exec(action);
   if (!m) return false;
-  const caseId = Number(m[1]);
-  const rating = Number(m[2]);
+  await applyRating(ctx, Number(m[1]), Number(m[2]));
+  // A rating dialogue left waiting for a typed answer is done with.
+  const key = { channel: ctx.msg.channel, chatId: ctx.msg.chatId, userId: ctx.msg.sender.id };
+  const waiting = await loadDialogue(ctx.tx, key);
+  if (waiting?.flow === ratingFlow.id) await clearDialogue(ctx.tx, key);
+  return true;
+}
+
+/** Stores a rating of the customer's own closed case, once. */
+async function applyRating(ctx: Context, caseId: number, rating: number): Promise<boolean> {
   const row = await ownCase(ctx, caseId);
   if (!row) {
     ctx.say(ctx.text('rating.notYours'));
@@ -101,6 +110,45 @@ export async function rateCase(ctx: Context, action: string): Promise<boolean> {
   ctx.say(ctx.text('rating.thanks'));
   return true;
 }
+
+const SCORES = [5, 4, 3, 2, 1] as const;
+
+/** The rating buttons for a closed case, best first. */
+export function ratingChoices(ctx: Pick<Context, 'deps'>, caseId: number, lang: 'zh' | 'en') {
+  return SCORES.map((n) => ({
+    label: ctx.deps.t(lang, `rating.${n}` as TextKey),
+    action: `rate:${caseId}:${n}`,
+  }));
+}
+
+interface RatingData extends Record<string, unknown> {
+  caseId?: number;
+}
+
+/**
+ * On channels without buttons the customer answers the rating with a number: this one-step
+ * dialogue is set up when the result is sent (if they are not in another dialogue).
+ */
+export const ratingFlow = defineFlow<RatingData>({
+  id: 'rating',
+  version: 1,
+  start: 'score',
+  initial: () => ({}),
+  steps: {
+    score: {
+      expects: 'choice',
+      ask: (ctx, data) => ({
+        text: ctx.text('rating.prompt', { caseNo: data.caseId ?? '' }),
+        options: SCORES.map((n) => ({ value: String(n), label: ctx.text(`rating.${n}` as TextKey) })),
+      }),
+      answer: (_ctx, data, input) => ({ done: true, data: { ...data, score: Number(input.choice) } }),
+    },
+  },
+  async complete(ctx, data) {
+    if (data.caseId && SCORES.includes(data.score as 1))
+      await applyRating(ctx, data.caseId, data.score as number);
+  },
+});
 
 interface RelayData extends Record<string, unknown> {
   caseId?: number;

@@ -1,5 +1,5 @@
-import { eq } from 'drizzle-orm';
-import { cases } from '../../db/schema/index.ts';
+import { and, eq } from 'drizzle-orm';
+import { cases, chatIdentities } from '../../db/schema/index.ts';
 import { renderCard } from '../cases/card.ts';
 import { recordEvent } from '../cases/events.ts';
 import { loadCase } from '../cases/load-case.ts';
@@ -7,12 +7,14 @@ import { notifyCustomer, notifyTeam } from '../cases/notify.ts';
 import type { CaseRow } from '../cases/open-case.ts';
 import { stopAllClocks } from '../deadlines/clocks.ts';
 import type { Context } from '../engine/context.ts';
-import { startFlow } from '../engine/dialogue.ts';
+import { choiceAction, startFlow } from '../engine/dialogue.ts';
+import { loadDialogue, saveDialogue } from '../engine/dialogue-store.ts';
 import type { Step } from '../engine/flow.ts';
 import { defineFlow } from '../engine/flow.ts';
-import type { Lang } from '../engine/message.ts';
+import type { Channel, Lang } from '../engine/message.ts';
 import type { StaffRow } from '../org/directory.ts';
 import { findStaffByIdentity, isTeamMember } from '../org/directory.ts';
+import { ratingChoices, ratingFlow } from './customer-cases.ts';
 
 interface ResolveData extends Record<string, unknown> {
   caseId?: number;
@@ -134,10 +136,43 @@ async function closeRepair(
         cause: record.cause,
         result: record.result,
       }),
-      choices: [5, 4, 3, 2, 1].map((n) => ({
-        label: ctx.deps.t(lang, `rating.${n}` as 'rating.1'),
-        action: `rate:${caseRow.id}:${n}`,
-      })),
+      choices: ratingChoices(ctx, caseRow.id, lang),
     },
+  });
+  await awaitTypedRating(ctx, closed!, lang);
+}
+
+/**
+ * Text-only channels answer the rating with a number: the customer's dialogue waits for it,
+ * unless they are in the middle of something else (then the buttons still work where there are).
+ */
+async function awaitTypedRating(ctx: Context, caseRow: CaseRow, lang: Lang): Promise<void> {
+  if (!caseRow.customerId) return;
+  const [identity] = await ctx.tx
+    .select()
+    .from(chatIdentities)
+    .where(
+      and(eq(chatIdentities.customerId, caseRow.customerId), eq(chatIdentities.channel, caseRow.channel)),
+    );
+  if (!identity) return;
+  const key = {
+    channel: caseRow.channel as Channel,
+    chatId: caseRow.chatId,
+    userId: identity.externalUserId,
+  };
+  const current = await loadDialogue(ctx.tx, key);
+  if (current && current.flow !== 'menu') return;
+  await saveDialogue(ctx.tx, key, {
+    flow: ratingFlow.id,
+    flowVersion: ratingFlow.version,
+    step: 'score',
+    data: { caseId: caseRow.id },
+    history: [],
+    offered: ratingChoices(ctx, caseRow.id, lang).map((c, i) => ({
+      label: c.label,
+      action: choiceAction(ratingFlow.id, 'score', String(5 - i)),
+    })),
+    lang,
+    now: ctx.now,
   });
 }

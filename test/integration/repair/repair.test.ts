@@ -188,6 +188,8 @@ describe('a normal fault, end to end', () => {
     expect(actions(result[0])).toEqual([5, 4, 3, 2, 1].map((n) => `rate:${caseNo}:${n}`));
     const thanks = await bot.chat.send(who, { action: `rate:${caseNo}:5` });
     expect(thanks[0]!.text).toBe('感谢您的评价！');
+    // The rating dialogue that waited for a typed answer is gone once a button was used.
+    expect((await bot.chat.send(who, '你好'))[0]!.text).toContain('请选择要办理的业务');
     const twice = await bot.chat.send(who, { action: `rate:${caseNo}:1` });
     expect(twice[0]!.text).toContain('您已评价过');
     const [row] = await db().select().from(cases).where(eq(cases.id, caseNo));
@@ -209,6 +211,19 @@ describe('a normal fault, end to end', () => {
     const third = await reportFault();
     const [c] = await db().select().from(cases).where(eq(cases.id, third.caseNo));
     expect(c!.assigneeId).toBe(a!.assigneeId);
+  });
+
+  it('on a channel without buttons the customer rates with a number', async () => {
+    const { who, caseNo } = await reportFault();
+    await bot.chat.send(inGroup('wang'), `接单 ${caseNo}`);
+    await bot.chat.send(inGroup('wang'), `完成 ${caseNo}`);
+    for (const answer of ['阀门老化', '更换阀门', '已恢复供气']) await bot.chat.send(inGroup('wang'), answer);
+    await bot.chat.send(inGroup('wang'), '2'); // 否: not fixed the first time
+    await bot.chat.read(who.chatId);
+    const thanks = await bot.chat.send(who, '2'); // the second line: 满意
+    expect(thanks[0]!.text).toBe('感谢您的评价！');
+    const [row] = await db().select().from(cases).where(eq(cases.id, caseNo));
+    expect(row).toMatchObject({ rating: 4, fixedFirstTime: false });
   });
 
   it('free text naming a fault starts the report at the address, with the category known', async () => {

@@ -1,11 +1,12 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { types } from 'wechaty';
+import { qrcodeValueToImageUrl, ScanStatus, types } from 'wechaty';
 import { startWechaty, type WechatyChannel } from '../../../src/bot/wechat/wechaty/index.ts';
 import { cases, inboundMessages, outbox, staffIdentities, teamChats } from '../../../src/db/schema/index.ts';
+import { createLogger } from '../../../src/log.ts';
 import { SendError, webSender } from '../../../src/workers/senders.ts';
 import { type RunningWorkers, startWorkers } from '../../../src/workers/start-workers.ts';
 import { eventually, startTestBot, type TestBot } from '../../fixtures/harness.ts';
@@ -71,7 +72,7 @@ afterAll(async () => {
 
 const db = () => bot.rt.database.db;
 const to = (from: MockContact, text: string, where: MockContact | MockRoom = me) =>
-  from.say(text, where === room ? [me] : []).to(where);
+  from.say(text, where === room && text.startsWith('@') ? [me] : []).to(where);
 
 describe('wechaty: staff group and customer chat', () => {
   it('a manager binds the group with a code and registers a staff member', async () => {
@@ -216,16 +217,23 @@ describe('wechaty: staff group and customer chat', () => {
 describe('wechaty: a puppet that does not log in', () => {
   it('built from WECHATY_PUPPET, start returns at once, a QR scan is only logged, sends wait', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gsb-wechaty-'));
-    const rt = {
-      ...bot.rt,
-      env: { ...bot.rt.env, WECHATY_PUPPET: 'wechaty-puppet-mock', DATA_DIR: dataDir },
-    };
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const env = { ...bot.rt.env, WECHATY_PUPPET: 'wechaty-puppet-mock', DATA_DIR: dataDir };
+    const rt = { ...bot.rt, env: { ...env, LOG_LEVEL: 'info' as const }, log };
     const t0 = Date.now();
     const idle = await startWechaty({ rt, pipeline: bot.pipeline, delivery: false });
     try {
       expect(Date.now() - t0).toBeLessThan(2000);
       await idle.started;
-      idle.bot.puppet.emit('scan', { qrcode: 'https://login.weixin.qq.com/l/test', status: 2 });
+      idle.bot.puppet.emit('scan', {
+        qrcode: 'https://login.weixin.qq.com/l/test',
+        status: ScanStatus.Waiting,
+      });
+      const scan = lines
+        .map((l) => JSON.parse(l) as { msg: string; url?: string })
+        .find((l) => l.msg.includes('scan this QR code'));
+      expect(scan?.url).toBe(qrcodeValueToImageUrl('https://login.weixin.qq.com/l/test'));
       const err = await idle.sender
         .send({ outboxId: 0, chatId: 'wxid_someone', reply: { text: 'x' } })
         .catch((e: unknown) => e);

@@ -308,3 +308,42 @@ describe('the outbox', () => {
     ).toBe('sent');
   });
 });
+
+describe('two workers on one outbox row', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot();
+  });
+  afterAll(async () => {
+    await bot?.close();
+  });
+
+  it('the second waits while the first is sending, and nothing is sent twice', async () => {
+    const effects = emptyEffects();
+    await enqueueMessage(bot.rt.database.db, {
+      channel: 'web',
+      chatId: 'locked-chat',
+      reply: { text: 'x' },
+      now: new Date(),
+      effects,
+    });
+    const [id] = effects.outboxIds;
+    let calls = 0;
+    let release!: () => void;
+    const slow: ChannelSender = {
+      send: () =>
+        new Promise((resolve) => {
+          calls++;
+          release = () => resolve({});
+        }),
+    };
+    const opts = { outboxId: id!, kicker: bot.rt.kicker, lastAttempt: false };
+    const first = deliverOutbox(bot.rt.database.db, { web: slow }, opts);
+    await eventually(async () => calls === 1 || undefined);
+    expect(await deliverOutbox(bot.rt.database.db, { web: slow }, opts)).toEqual({ waitMs: 500 });
+    release();
+    expect(await first).toBe('sent');
+    expect(await deliverOutbox(bot.rt.database.db, { web: slow }, opts)).toBe('done');
+    expect(calls).toBe(1);
+  });
+});

@@ -20,17 +20,11 @@ import { startWechatyDelivery } from './delivery.ts';
 import { createWechatySender } from './sender.ts';
 import { toInbound } from './translate.ts';
 
+export { deferredWechatySender, wechatyConfigured } from './deferred.ts';
 export { startWechatyDelivery } from './delivery.ts';
 export { renderForWechaty } from './render.ts';
-export { createWechatySender, deferredWechatySender, OFFLINE_RETRY_MS, wechatyOnline } from './sender.ts';
+export { createWechatySender, looksLikeRoom, OFFLINE_RETRY_MS, wechatyOnline } from './sender.ts';
 export { stripLeadingMention, toInbound, translate } from './translate.ts';
-
-/** Whether this environment runs a wechaty channel. */
-export function wechatyConfigured(
-  env: Pick<Env, 'WECHATY_PUPPET' | 'WECHATY_PUPPET_SERVICE_TOKEN'>,
-): boolean {
-  return Boolean(env.WECHATY_PUPPET || env.WECHATY_PUPPET_SERVICE_TOKEN);
-}
 
 export interface ReconnectOptions {
   /** First wait before checking on a puppet that reported trouble; doubles up to `maxDelayMs`. */
@@ -146,6 +140,8 @@ export async function startWechaty(opts: {
       return false;
     }
   };
+  /** Whether the puppet said 'ready' since the last logout (some never do). */
+  let readySeen = false;
   const online = () => {
     if (!loggedIn()) return false;
     try {
@@ -153,7 +149,9 @@ export async function startWechaty(opts: {
     } catch {
       return false;
     }
-    return loggedInAt > 0 && Date.now() - loggedInAt > cfg.readyGraceMs;
+    // A puppet that never says 'ready' is trusted after a while; one that did and is not ready
+    // now is resetting.
+    return !readySeen && loggedInAt > 0 && Date.now() - loggedInAt > cfg.readyGraceMs;
   };
 
   const sender = createWechatySender({
@@ -241,11 +239,13 @@ export async function startWechaty(opts: {
     delivery?.poke();
   });
   bot.on('ready', () => {
+    readySeen = true;
     log.info('wechaty: ready');
     delivery?.poke();
   });
   bot.on('logout', (user, reason?: string) => {
     loggedInAt = 0;
+    readySeen = false;
     if (stopping || restarting) return;
     log.warn({ userId: user.id, reason }, 'wechaty: logged out');
     trouble();

@@ -124,13 +124,3 @@ export function createWechatySender(opts: {
     },
   };
 }
-
-/**
- * For a process that does not run the wechaty bot (`npm run workers`): rows of channel
- * 'wechaty' stay pending and are delivered by the bot process (see `startWechatyDelivery`).
- */
-export const deferredWechatySender: ChannelSender = {
-  async send() {
-    throw new SendError('wechaty messages are sent by the bot process', { retryAfterMs: OFFLINE_RETRY_MS });
-  },
-};

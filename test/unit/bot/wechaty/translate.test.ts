@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { types, type Wechaty, WechatyBuilder } from 'wechaty';
+import { deferredWechatySender, wechatyConfigured } from '../../../../src/bot/wechat/wechaty/deferred.ts';
 import { renderForWechaty } from '../../../../src/bot/wechat/wechaty/render.ts';
-import { deferredWechatySender, looksLikeRoom } from '../../../../src/bot/wechat/wechaty/sender.ts';
+import { looksLikeRoom } from '../../../../src/bot/wechat/wechaty/sender.ts';
 import {
   stripLeadingMention,
   toInbound,
@@ -151,6 +152,12 @@ describe('sender helpers', () => {
     expect(looksLikeRoom('20001234567@chatroom')).toBe(true);
     expect(looksLikeRoom('R:10696051234567')).toBe(true);
     expect(looksLikeRoom('wxid_abc')).toBe(false);
+  });
+
+  it('the channel is on with a puppet name or a puppet-service token', () => {
+    expect(wechatyConfigured({})).toBe(false);
+    expect(wechatyConfigured({ WECHATY_PUPPET: 'wechaty-puppet-wechat4u' })).toBe(true);
+    expect(wechatyConfigured({ WECHATY_PUPPET_SERVICE_TOKEN: 'puppet_workpro_x' })).toBe(true);
   });
 
   it('a process without the bot defers wechaty rows instead of failing them', async () => {
