@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { TelegramServer } from 'telegram-test-api/lib/telegramServer.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,7 +206,8 @@ describe('a customer in a private chat and the repair group', () => {
     const rows = await rt.database.db
       .select()
       .from(inboundMessages)
-      .where(and(eq(inboundMessages.channel, 'telegram'), eq(inboundMessages.chatId, '1004')));
+      .where(and(eq(inboundMessages.channel, 'telegram'), eq(inboundMessages.chatId, '1004')))
+      .orderBy(asc(inboundMessages.id));
     expect(rows.at(-1)!.payload).toMatchObject({
       text: '表前阀',
       attachments: [{ kind: 'image', ref: 'photo-large' }],
