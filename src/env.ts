@@ -45,6 +45,8 @@ export const envSchema = z
     WEB_CHAT: bool.default(true),
     /** Bearer token required by the web chat JSON API when set (production use as a channel). */
     WEB_API_TOKEN: z.string().min(16).optional(),
+    /** Messages per minute one address may POST to the web chat API (0 = no limit, e.g. behind your own gateway). */
+    WEB_API_SEND_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(120),
     /** Telegram: the bot token from BotFather; unset = no Telegram channel. */
     TELEGRAM_BOT_TOKEN: z
       .string()

@@ -63,8 +63,9 @@ export async function registerWebChat(
       });
     }
 
-    const sendLimit = { max: 120, timeWindow: '1 minute' };
-    api.post('/api/web/messages', { config: { rateLimit: sendLimit } }, async (req, reply) => {
+    const limit = rt.env.WEB_API_SEND_LIMIT;
+    const sendConfig = limit > 0 ? { config: { rateLimit: { max: limit, timeWindow: '1 minute' } } } : {};
+    api.post('/api/web/messages', sendConfig, async (req, reply) => {
       const parsed = webMessageSchema.safeParse(req.body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;

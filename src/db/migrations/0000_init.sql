@@ -156,6 +156,7 @@ CREATE TABLE "team_chats" (
 CREATE TABLE "team_members" (
 	"team_id" text NOT NULL,
 	"staff_id" text NOT NULL,
+	"last_assigned_at" timestamp with time zone,
 	CONSTRAINT "team_members_team_id_staff_id_pk" PRIMARY KEY("team_id","staff_id")
 );
 --> statement-breakpoint

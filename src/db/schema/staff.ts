@@ -40,6 +40,8 @@ export const teamMembers = pgTable(
     staffId: text('staff_id')
       .notNull()
       .references(() => staff.id, { onDelete: 'cascade' }),
+    /** When the member was last given a case of this team: round robin among equally loaded members. */
+    lastAssignedAt: timestamp('last_assigned_at', { withTimezone: true }),
   },
   (t) => [primaryKey({ columns: [t.teamId, t.staffId] })],
 );

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { onDutyStaff } from '../org/duty.ts';
+import { markAssigned, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { renderCard } from './card.ts';
 import { recordEvent } from './events.ts';
@@ -31,6 +31,7 @@ export async function routeCase(
     .set({ teamId, assigneeId: candidate?.staffId ?? null, updatedAt: w.now })
     .where(eq(cases.id, opts.caseRow.id))
     .returning();
+  if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
   await recordEvent(w, {
     caseId: row!.id,
     actorKind: 'system',

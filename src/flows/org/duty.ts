@@ -1,5 +1,6 @@
-import { sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
+import { teamMembers } from '../../db/schema/index.ts';
 
 const SHANGHAI_OFFSET_MS = 8 * 3600_000;
 
@@ -22,11 +23,13 @@ export async function onDutyStaff(
   const yesterday = weekday === 1 ? 7 : weekday - 1;
   const rows = await tx.execute<{ staff_id: string; open_cases: number }>(sql`
     select s.id as staff_id,
-           (select count(*)::int from cases c where c.assignee_id = s.id and c.state <> 'closed' and c.state <> 'cancelled') as open_cases,
-           (select max(e.at) from case_events e where e.type = 'assigned' and e.actor_kind = 'system' and e.data->>'staffId' = s.id) as last_assigned
-    from staff s
-    where s.active
-      and exists (select 1 from team_members m where m.team_id = ${opts.teamId} and m.staff_id = s.id)
+           (select count(*)::int from cases c
+             where c.assignee_id = s.id and c.state in ('open', 'taken', 'arrived')) as open_cases,
+           m.last_assigned_at
+    from team_members m
+    join staff s on s.id = m.staff_id
+    where m.team_id = ${opts.teamId}
+      and s.active
       and exists (
         select 1 from duty_shifts d
         where d.team_id = ${opts.teamId} and d.staff_id = s.id and (
@@ -34,7 +37,18 @@ export async function onDutyStaff(
           or (d.start_minute > d.end_minute and ${weekday} = any(d.weekdays) and ${minute} >= d.start_minute)
           or (d.start_minute > d.end_minute and ${yesterday} = any(d.weekdays) and ${minute} < d.end_minute)
         ))
-    order by open_cases asc, last_assigned asc nulls first, s.id asc
+    order by open_cases asc, m.last_assigned_at asc nulls first, s.id asc
   `);
   return rows.map((r) => ({ staffId: r.staff_id, openCases: r.open_cases }));
+}
+
+/** Records that a member was given a case now (for the round robin). */
+export async function markAssigned(
+  tx: DbOrTx,
+  opts: { teamId: string; staffId: string; now: Date },
+): Promise<void> {
+  await tx
+    .update(teamMembers)
+    .set({ lastAssignedAt: opts.now })
+    .where(and(eq(teamMembers.teamId, opts.teamId), eq(teamMembers.staffId, opts.staffId)));
 }

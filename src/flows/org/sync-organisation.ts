@@ -30,7 +30,15 @@ export async function syncOrganisation(db: Db, policy: Policy): Promise<void> {
     const staffIds = policy.staff.map((s) => s.id);
     // Staff removed from the policy stay in the database (their cases keep their names) but can do nothing.
     await tx.update(staff).set({ active: false, updatedAt: now }).where(notInArray(staff.id, staffIds));
-    await tx.delete(teamMembers).where(inArray(teamMembers.staffId, staffIds));
+    // Memberships the policy no longer lists go; the others stay (with their round-robin position).
+    for (const s of policy.staff)
+      await tx
+        .delete(teamMembers)
+        .where(
+          s.teams.length > 0
+            ? and(eq(teamMembers.staffId, s.id), notInArray(teamMembers.teamId, s.teams))
+            : eq(teamMembers.staffId, s.id),
+        );
     for (const s of policy.staff) {
       for (const teamId of s.teams)
         await tx.insert(teamMembers).values({ teamId, staffId: s.id }).onConflictDoNothing();

@@ -1,0 +1,99 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { InboundPipeline } from '../../src/bot/pipeline.ts';
+import type { Effects, Kicker } from '../../src/flows/engine/effects.ts';
+import type { InboundMessage } from '../../src/flows/engine/message.ts';
+import type { Runtime } from '../../src/runtime.ts';
+
+/**
+ * Timestamps (performance.now(), ms) of one message through the pipeline:
+ * - `handed`: given to `receive` / `receiveAndProcess`;
+ * - `stored`: the inbound row is committed (processing starts right after `storeInbound`);
+ * - `committed`: the processing transaction, with the replies in the outbox, is committed
+ *   (the pipeline wakes the workers only after commit, so this is when the kicker is called);
+ * - `done`: the wake-up is sent too (outbox channel look-up + BullMQ addBulk): when
+ *   `receiveAndProcess` resolves.
+ */
+export interface MessageTiming {
+  key: string;
+  handed: number;
+  stored?: number;
+  committed?: number;
+  done?: number;
+  outboxRows: number;
+}
+
+const current = new AsyncLocalStorage<MessageTiming>();
+
+/**
+ * The real InboundPipeline, measured from outside: `process` and the kicker are wrapped, the code
+ * in between is the bot's. Timings are kept by the channel message id until taken.
+ */
+export class TimedPipeline extends InboundPipeline {
+  readonly #timings = new Map<string, MessageTiming>();
+  readonly #waiters = new Map<string, (t: MessageTiming) => void>();
+
+  constructor(rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'>) {
+    super({ ...rt, kicker: timedKicker(rt.kicker) });
+  }
+
+  override receive(msg: InboundMessage) {
+    return current.run(this.#begin(msg), () => super.receive(msg));
+  }
+
+  override receiveAndProcess(msg: InboundMessage, opts: { kick?: boolean } = {}) {
+    return current.run(this.#begin(msg), () => super.receiveAndProcess(msg, opts));
+  }
+
+  override async process(id: number, opts: { kick?: boolean } = {}): Promise<Effects> {
+    const t = current.getStore();
+    if (t) t.stored = performance.now();
+    try {
+      const effects = await super.process(id, opts);
+      if (t) t.outboxRows = effects.outboxIds.length;
+      return effects;
+    } finally {
+      if (t) {
+        t.done = performance.now();
+        const waiter = this.#waiters.get(t.key);
+        if (waiter) {
+          this.#waiters.delete(t.key);
+          this.#timings.delete(t.key);
+          waiter(t);
+        }
+      }
+    }
+  }
+
+  /** The timing of a message whose processing finished (removed from the map). */
+  take(channelMessageId: string): MessageTiming | undefined {
+    const t = this.#timings.get(channelMessageId);
+    this.#timings.delete(channelMessageId);
+    return t;
+  }
+
+  /** Resolves when the message handed in (e.g. by the HTTP route) has been processed. */
+  waitFor(channelMessageId: string): Promise<MessageTiming> {
+    const t = this.#timings.get(channelMessageId);
+    if (t?.done !== undefined) {
+      this.#timings.delete(channelMessageId);
+      return Promise.resolve(t);
+    }
+    return new Promise((resolve) => this.#waiters.set(channelMessageId, resolve));
+  }
+
+  #begin(msg: InboundMessage): MessageTiming {
+    const t: MessageTiming = { key: msg.channelMessageId, handed: performance.now(), outboxRows: 0 };
+    this.#timings.set(msg.channelMessageId, t);
+    return t;
+  }
+}
+
+function timedKicker(inner: Kicker): Kicker {
+  return {
+    async kick(effects) {
+      const t = current.getStore();
+      if (t) t.committed = performance.now();
+      await inner.kick(effects);
+    },
+  };
+}
