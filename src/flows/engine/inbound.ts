@@ -16,7 +16,12 @@ export const MAX_INBOUND_ATTEMPTS = 3;
  * Stores an inbound message before anything else happens to it. The channel's message id is
  * unique: a redelivered message is reported as a duplicate and must not be processed again.
  */
-export async function storeInbound(db: Db, msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
+export async function storeInbound(
+  db: Db,
+  msg: InboundMessage,
+  /** For a message that needs no handling (e.g. WeChat's unsubscribe): stored as already processed. */
+  opts: { processedAt?: Date; extra?: Record<string, unknown> } = {},
+): Promise<{ id: number; duplicate: boolean }> {
   const inserted = await db
     .insert(inboundMessages)
     .values({
@@ -24,8 +29,13 @@ export async function storeInbound(db: Db, msg: InboundMessage): Promise<{ id: n
       channelMessageId: msg.channelMessageId,
       chatId: msg.chatId,
       senderId: msg.sender.id,
-      payload: { ...msg, receivedAt: msg.receivedAt.toISOString() } as unknown as Record<string, unknown>,
+      payload: { ...msg, receivedAt: msg.receivedAt.toISOString(), ...opts.extra } as unknown as Record<
+        string,
+        unknown
+      >,
       receivedAt: msg.receivedAt,
+      processedAt: opts.processedAt ?? null,
+      attempts: opts.processedAt ? 1 : 0,
     })
     .onConflictDoNothing({ target: [inboundMessages.channel, inboundMessages.channelMessageId] })
     .returning({ id: inboundMessages.id });

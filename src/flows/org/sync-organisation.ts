@@ -1,4 +1,4 @@
-import { and, eq, inArray, notInArray } from 'drizzle-orm';
+import { and, eq, notInArray } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { dutyShifts, staff, staffIdentities, teamChats, teamMembers, teams } from '../../db/schema/index.ts';
 import type { Policy } from '../policy/schema.ts';

@@ -3,35 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caseEvents, cases, deadlines } from '../../../src/db/schema/index.ts';
 import { ManualClock } from '../../../src/flows/clock.ts';
 import { actions, customer, direct, inGroup, startTestBot, type TestBot } from '../../fixtures/harness.ts';
-import { testPolicy } from '../../fixtures/policy.ts';
+import { twoTeamPolicy } from '../../fixtures/policy.ts';
 
 const clock = new ManualClock('2026-11-23T10:00:00+08:00');
 let bot: TestBot;
 
 beforeAll(async () => {
-  // A second team, so that "staff of another team" exists.
-  const policy = testPolicy({
-    teams: [
-      { id: 'repair', name: '抢修维修班', emergency: true, supervisor: 'li', chats: { web: 'group-repair' } },
-      { id: 'meter', name: '表具班', chats: { web: 'group-meter' } },
-    ],
-    staff: [
-      { id: 'wang', name: '王师傅', roles: ['staff'], teams: ['repair'], identities: { web: 'wang' } },
-      {
-        id: 'li',
-        name: '李班长',
-        roles: ['staff', 'supervisor'],
-        teams: ['repair'],
-        identities: { web: 'li' },
-      },
-      { id: 'chen', name: '陈师傅', roles: ['staff'], teams: ['meter'], identities: { web: 'chen' } },
-      { id: 'zhao', name: '赵经理', roles: ['manager'], identities: { web: 'zhao' } },
-    ],
-    roster: [
-      { team: 'repair', staff: ['wang', 'li'] },
-      { team: 'meter', staff: ['chen'] },
-    ],
-  });
+  const policy = twoTeamPolicy();
   bot = await startTestBot({ clock, policy });
 });
 afterAll(async () => {

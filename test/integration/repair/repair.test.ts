@@ -12,41 +12,14 @@ import {
   type TestBot,
   texts,
 } from '../../fixtures/harness.ts';
-import { testPolicy } from '../../fixtures/policy.ts';
+import { twoTeamPolicy } from '../../fixtures/policy.ts';
 
 // Monday 2026-11-23 10:00 in Shanghai.
 const clock = new ManualClock('2026-11-23T10:00:00+08:00');
 let bot: TestBot;
 
 beforeAll(async () => {
-  const policy = testPolicy({
-    teams: [
-      { id: 'repair', name: '抢修维修班', emergency: true, supervisor: 'li', chats: { web: 'group-repair' } },
-      { id: 'meter', name: '表具班', supervisor: 'chen', chats: { web: 'group-meter' } },
-    ],
-    staff: [
-      { id: 'wang', name: '王师傅', roles: ['staff'], teams: ['repair'], identities: { web: 'wang' } },
-      {
-        id: 'li',
-        name: '李班长',
-        roles: ['staff', 'supervisor'],
-        teams: ['repair'],
-        identities: { web: 'li' },
-      },
-      {
-        id: 'chen',
-        name: '陈师傅',
-        roles: ['staff', 'supervisor'],
-        teams: ['meter'],
-        identities: { web: 'chen' },
-      },
-      { id: 'zhao', name: '赵经理', roles: ['manager'], identities: { web: 'zhao' } },
-    ],
-    roster: [
-      { team: 'repair', staff: ['wang', 'li'] },
-      { team: 'meter', staff: ['chen'] },
-    ],
-  });
+  const policy = twoTeamPolicy();
   bot = await startTestBot({ clock, policy });
 });
 afterAll(async () => {

@@ -1,9 +1,10 @@
 import { createHash, randomInt } from 'node:crypto';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { inboundMessages, outbox } from '../../../db/schema/index.ts';
+import { outbox } from '../../../db/schema/index.ts';
 import { computeDue } from '../../../flows/deadlines/calendar.ts';
 import type { Effects } from '../../../flows/engine/effects.ts';
+import { storeInbound } from '../../../flows/engine/inbound.ts';
 import type { InboundMessage, Reply } from '../../../flows/engine/message.ts';
 import { renderPlainText } from '../../../flows/engine/render-text.ts';
 import { describeError } from '../../../log.ts';
@@ -155,19 +156,7 @@ export async function registerOfficialAccountRoutes(
 
   /** Stores without processing: an unsubscribe is recorded, and nothing is said. */
   async function storeSilently(msg: InboundMessage, event: string): Promise<void> {
-    await db
-      .insert(inboundMessages)
-      .values({
-        channel: msg.channel,
-        channelMessageId: msg.channelMessageId,
-        chatId: msg.chatId,
-        senderId: msg.sender.id,
-        payload: { ...msg, receivedAt: msg.receivedAt.toISOString(), event },
-        receivedAt: msg.receivedAt,
-        processedAt: msg.receivedAt,
-        attempts: 1,
-      })
-      .onConflictDoNothing({ target: [inboundMessages.channel, inboundMessages.channelMessageId] });
+    await storeInbound(db, msg, { processedAt: msg.receivedAt, extra: { event } });
   }
 
   /**
