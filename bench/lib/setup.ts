@@ -56,11 +56,12 @@ export interface Bench {
 /**
  * Starts the bot's runtime the way `npm start` does (policy → PostgreSQL → migrations → Redis →
  * queues) on a fresh database and a unique QUEUE_PREFIX, logging to stderr only. Ctrl-C and
- * uncaught errors still clean up.
+ * uncaught errors still clean up. `env` adds (or overrides) variables of the bot's environment,
+ * e.g. TELEGRAM_BOT_TOKEN and TELEGRAM_API_ROOT.
  */
 export async function startBench(
   tag: string,
-  opts: { poolSize: number; logLevel?: string } = { poolSize: 10 },
+  opts: { poolSize: number; logLevel?: string; env?: Record<string, string> } = { poolSize: 10 },
 ): Promise<Bench> {
   const db = await createBenchDatabase(tag);
   const prefix = `gsbbench${tag}${randomBytes(4).toString('hex')}`;
@@ -98,6 +99,7 @@ export async function startBench(
       WEB_CHAT: 'true',
       // The bench is the only client on loopback: the per-address send limit would only measure itself.
       WEB_API_SEND_LIMIT: '0',
+      ...opts.env,
     });
     const log = createLogger(env.LOG_LEVEL, pino.destination(2));
     rt = await startRuntime({ env, log });

@@ -1,5 +1,5 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import { and, asc, desc, eq, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
@@ -34,6 +34,7 @@ export async function deliverOutbox(
 ): Promise<DeliverResult> {
   const now = opts.now ?? (() => new Date());
   let afterCommit: Effects | undefined;
+  let finished: { channel: string; chatId: string; id: number } | undefined;
   const result = await db.transaction(async (tx): Promise<DeliverResult | SendError> => {
     // SKIP LOCKED, not NOWAIT: a lock error would abort the whole transaction.
     const [row] = await tx
@@ -66,7 +67,8 @@ export async function deliverOutbox(
     if (earlier) {
       // Make sure the earlier row has a job (after commit: never wait on the pool inside a transaction).
       afterCommit = { outboxIds: [earlier.id], deadlines: [] };
-      return { waitMs: 200 };
+      // The earlier row wakes this one when it is done (wakeNext); this sleep is the safety net.
+      return { waitMs: WAITING_ROW_RECHECK_MS };
     }
     const sender = senders[row.channel as keyof Senders];
     if (!sender) {
@@ -109,6 +111,7 @@ export async function deliverOutbox(
           error: null,
         })
         .where(eq(outbox.id, row.id));
+      finished = row;
       return 'sent';
     } catch (err) {
       const e = err instanceof SendError ? err : new SendError((err as Error).message ?? 'send failed');
@@ -119,14 +122,34 @@ export async function deliverOutbox(
         .set({ state: dead ? 'dead' : 'pending', attempts: row.attempts + 1, error: e.message.slice(0, 500) })
         .where(eq(outbox.id, row.id));
       if (dead && opts.onDead) afterCommit = await opts.onDead(tx, row, e.message.slice(0, 200));
+      if (dead) finished = row;
       // Returned, not thrown, so the attempt count above is committed; thrown below for BullMQ to retry.
       return dead ? 'dead' : e;
     }
   });
   if (afterCommit) await opts.kicker.kick(afterCommit);
+  if (finished && opts.kicker.wakeNext) {
+    const [next] = await db
+      .select({ id: outbox.id })
+      .from(outbox)
+      .where(
+        and(
+          eq(outbox.channel, finished.channel),
+          eq(outbox.chatId, finished.chatId),
+          eq(outbox.state, 'pending'),
+          gt(outbox.id, finished.id),
+        ),
+      )
+      .orderBy(asc(outbox.id))
+      .limit(1);
+    if (next) await opts.kicker.wakeNext(finished.channel, next.id);
+  }
   if (result instanceof SendError) throw result;
   return result;
 }
+
+/** How long a row waiting behind an earlier row of its chat sleeps before looking again. */
+export const WAITING_ROW_RECHECK_MS = 2000;
 
 /** Pending rows that may have lost their job (Redis flushed, a crash between commit and kick). */
 export async function stalePendingOutbox(

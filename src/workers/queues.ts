@@ -115,5 +115,17 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
         log.warn({ err: describeError(err) }, 'could not wake workers; the reconciler will');
       }
     },
+    async wakeNext(channel: string, outboxId: number) {
+      const queue = queues.outbox[channel as Channel];
+      if (!queue) return;
+      try {
+        const job = await queue.getJob(outboxJobId(outboxId));
+        if (!job) await queue.add('deliver', { outboxId }, { jobId: outboxJobId(outboxId) });
+        else if (await job.isDelayed()) await job.promote();
+      } catch (err) {
+        // A job that moved on in between is fine: it is running or done.
+        log.debug({ err: describeError(err) }, 'could not wake the next message');
+      }
+    },
   };
 }

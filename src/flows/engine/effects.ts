@@ -14,6 +14,11 @@ export function emptyEffects(): Effects {
 /** Wakes the workers after a commit. Losing a wake-up is harmless: the reconciler catches up. */
 export interface Kicker {
   kick(effects: Effects): Promise<void>;
+  /**
+   * Wakes the next message of a chat at once, when the one before it is done: a waiting row's
+   * job sleeps until then instead of polling (the sleep is only a safety net).
+   */
+  wakeNext?(channel: string, outboxId: number): Promise<void>;
 }
 
 export const noKicker: Kicker = { kick: async () => {} };
