@@ -367,7 +367,7 @@ try {
   say(
     `outbox job runs: ${jobRuns} for ${TOTAL} messages (${f(jobRuns / Math.max(1, TOTAL), 1)} per message): ` +
       `${calls.sent} sent, ${calls.limiterWait} told to wait by the limiter, ${calls.tooMany} got a 429, ` +
-      `${calls.failed} failed, ${Math.max(0, jobRuns - calls.send)} waited for an earlier row of their chat (re-delayed 200 ms); ` +
+      `${calls.failed} failed, ${Math.max(0, jobRuns - calls.send)} waited for an earlier row of their chat (woken when it is sent, or re-checked after 2 s); ` +
       `${f(jobRuns / ((done - committed) / 1000), 0)} job runs/s`,
   );
   say(
