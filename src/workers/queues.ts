@@ -80,11 +80,20 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
     async kick(effects: Effects) {
       try {
         if (effects.outboxIds.length > 0) {
-          // Which queue a row goes to depends on its channel: one indexed look-up per wake-up.
-          const rows = await db
-            .select({ id: outbox.id, channel: outbox.channel })
-            .from(outbox)
-            .where(inArray(outbox.id, effects.outboxIds));
+          // Which queue a row goes to depends on its channel: known for rows queued in this
+          // process, looked up for the others (the reconciler's, a waiting row's predecessor).
+          const known = effects.outboxChannels ?? {};
+          const unknown = effects.outboxIds.filter((id) => known[id] === undefined);
+          const rows = effects.outboxIds
+            .filter((id) => known[id] !== undefined)
+            .map((id) => ({ id, channel: known[id]! }));
+          if (unknown.length > 0)
+            rows.push(
+              ...(await db
+                .select({ id: outbox.id, channel: outbox.channel })
+                .from(outbox)
+                .where(inArray(outbox.id, unknown))),
+            );
           for (const channel of CHANNELS) {
             const ids = rows.filter((r) => r.channel === channel).map((r) => r.id);
             if (ids.length > 0)

@@ -4,6 +4,8 @@
  */
 export interface Effects {
   outboxIds: number[];
+  /** The channel of each queued row, when known, so waking its queue needs no look-up. */
+  outboxChannels?: Record<number, string>;
   deadlines: { id: number; nextAt: Date }[];
 }
 

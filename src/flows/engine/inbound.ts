@@ -80,6 +80,7 @@ export async function processInbound(
     try {
       await tx.transaction((sp) => handleMessage({ tx: sp, deps, effects: attempt, now }, services, msg));
       effects.outboxIds.push(...attempt.outboxIds);
+      effects.outboxChannels = Object.assign(effects.outboxChannels ?? {}, attempt.outboxChannels);
       effects.deadlines.push(...attempt.deadlines);
       await tx
         .update(inboundMessages)

@@ -25,6 +25,10 @@ export async function enqueueMessage(
     .onConflictDoNothing({ target: outbox.dedupKey, where: sql`${outbox.dedupKey} IS NOT NULL` })
     .returning({ id: outbox.id });
   const id = rows[0]?.id ?? null;
-  if (id !== null) opts.effects.outboxIds.push(id);
+  if (id !== null) {
+    opts.effects.outboxIds.push(id);
+    opts.effects.outboxChannels ??= {};
+    opts.effects.outboxChannels[id] = opts.channel;
+  }
   return id;
 }
