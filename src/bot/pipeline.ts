@@ -1,5 +1,5 @@
 import { type Effects, emptyEffects } from '../flows/engine/effects.ts';
-import { processInbound, storeInbound } from '../flows/engine/inbound.ts';
+import { processInbound, receiveInbound, storeInbound } from '../flows/engine/inbound.ts';
 import type { InboundMessage } from '../flows/engine/message.ts';
 import { describeError } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
@@ -38,9 +38,11 @@ export class InboundPipeline {
     msg: InboundMessage,
     opts: { kick?: boolean } = {},
   ): Promise<{ id: number; duplicate: boolean; effects: Effects }> {
-    const stored = await storeInbound(this.#rt.database.db, msg);
-    const effects = stored.duplicate ? emptyEffects() : await this.process(stored.id, opts);
-    return { ...stored, effects };
+    const { database, deps, services, kicker } = this.#rt;
+    // Store and handle in one transaction: one commit, and no re-reading of the row just stored.
+    const result = await receiveInbound(database.db, deps, services, msg);
+    if (opts.kick !== false) await kicker.kick(result.effects);
+    return { id: result.id, duplicate: result.duplicate, effects: result.effects };
   }
 
   async process(id: number, opts: { kick?: boolean } = {}): Promise<Effects> {

@@ -1,5 +1,5 @@
 import { and, asc, eq, isNull, lt } from 'drizzle-orm';
-import type { Db } from '../../db/client.ts';
+import type { Db, DbOrTx, Tx } from '../../db/client.ts';
 import { inboundMessages } from '../../db/schema/index.ts';
 import { describeError } from '../../log.ts';
 import type { FlowDeps } from '../deps.ts';
@@ -17,7 +17,7 @@ export const MAX_INBOUND_ATTEMPTS = 3;
  * unique: a redelivered message is reported as a duplicate and must not be processed again.
  */
 export async function storeInbound(
-  db: Db,
+  db: DbOrTx,
   msg: InboundMessage,
   /** For a message that needs no handling (e.g. WeChat's unsubscribe): stored as already processed. */
   opts: { processedAt?: Date; extra?: Record<string, unknown> } = {},
@@ -75,41 +75,78 @@ export async function processInbound(
     if (!row) return 'busy';
     if (row.processedAt) return 'already';
     const msg = { ...(row.payload as unknown as InboundMessage), receivedAt: row.receivedAt };
-    const now = deps.clock.now();
-    const attempt = emptyEffects();
-    try {
-      await tx.transaction((sp) => handleMessage({ tx: sp, deps, effects: attempt, now }, services, msg));
-      effects.outboxIds.push(...attempt.outboxIds);
-      effects.outboxChannels = Object.assign(effects.outboxChannels ?? {}, attempt.outboxChannels);
-      effects.deadlines.push(...attempt.deadlines);
-      await tx
-        .update(inboundMessages)
-        .set({ processedAt: now, attempts: row.attempts + 1, error: null })
-        .where(eq(inboundMessages.id, id));
-      return 'processed';
-    } catch (err) {
-      const attempts = row.attempts + 1;
-      const error = describeError(err).message.slice(0, 500);
-      deps.log.error({ inboundId: id, attempts, err: describeError(err) }, 'inbound message failed');
-      const giveUp = attempts >= MAX_INBOUND_ATTEMPTS;
-      await tx
-        .update(inboundMessages)
-        .set({ attempts, error, processedAt: giveUp ? now : null })
-        .where(eq(inboundMessages.id, id));
-      if (!giveUp) return 'failed';
-      const company = deps.policy.company;
-      await enqueueMessage(tx, {
-        channel: msg.channel,
-        chatId: msg.chatId,
-        reply: { text: deps.t(msg.sender.lang ?? 'zh', 'dialogue.error', { hotline: company.hotline }) },
-        now,
-        effects,
-        dedupKey: `inbound-failed:${id}`,
-      });
-      return 'gave-up';
-    }
+    return handleStored(tx, deps, services, { id, attempts: row.attempts, msg }, effects);
   });
   return { status, effects };
+}
+
+/**
+ * Handles a stored, locked message inside the caller's transaction: the handling runs in a
+ * savepoint, so a failure leaves the message stored with its error (to be retried) and
+ * everything it half-wrote undone.
+ */
+async function handleStored(
+  tx: Tx,
+  deps: FlowDeps,
+  services: Services,
+  row: { id: number; attempts: number; msg: InboundMessage },
+  effects: Effects,
+): Promise<ProcessStatus> {
+  const { id, msg } = row;
+  const now = deps.clock.now();
+  const attempt = emptyEffects();
+  try {
+    await tx.transaction((sp) => handleMessage({ tx: sp, deps, effects: attempt, now }, services, msg));
+    effects.outboxIds.push(...attempt.outboxIds);
+    effects.outboxChannels = Object.assign(effects.outboxChannels ?? {}, attempt.outboxChannels);
+    effects.deadlines.push(...attempt.deadlines);
+    await tx
+      .update(inboundMessages)
+      .set({ processedAt: now, attempts: row.attempts + 1, error: null })
+      .where(eq(inboundMessages.id, id));
+    return 'processed';
+  } catch (err) {
+    const attempts = row.attempts + 1;
+    const error = describeError(err).message.slice(0, 500);
+    deps.log.error({ inboundId: id, attempts, err: describeError(err) }, 'inbound message failed');
+    const giveUp = attempts >= MAX_INBOUND_ATTEMPTS;
+    await tx
+      .update(inboundMessages)
+      .set({ attempts, error, processedAt: giveUp ? now : null })
+      .where(eq(inboundMessages.id, id));
+    if (!giveUp) return 'failed';
+    const company = deps.policy.company;
+    await enqueueMessage(tx, {
+      channel: msg.channel,
+      chatId: msg.chatId,
+      reply: { text: deps.t(msg.sender.lang ?? 'zh', 'dialogue.error', { hotline: company.hotline }) },
+      now,
+      effects,
+      dedupKey: `inbound-failed:${id}`,
+    });
+    return 'gave-up';
+  }
+}
+
+/**
+ * Stores and handles a message in one transaction (one commit instead of two): the store is
+ * the transaction's first statement, so a message is never handled without being stored, and a
+ * failed handling still commits the stored message with its error. The channel is answered
+ * after the commit; a crash before it loses nothing that was acknowledged.
+ */
+export async function receiveInbound(
+  db: Db,
+  deps: FlowDeps,
+  services: Services,
+  msg: InboundMessage,
+): Promise<{ id: number; duplicate: boolean; status: ProcessStatus; effects: Effects }> {
+  const effects = emptyEffects();
+  return db.transaction(async (tx) => {
+    const stored = await storeInbound(tx, msg);
+    if (stored.duplicate) return { ...stored, status: 'already' as const, effects };
+    const status = await handleStored(tx, deps, services, { id: stored.id, attempts: 0, msg }, effects);
+    return { ...stored, status, effects };
+  });
 }
 
 /** Messages stored but not processed (a crash between the two, or a failure to retry). */

@@ -308,7 +308,11 @@ describe('replies after the passive window, through the customer-service API', (
     });
     expect(texts[0]).toContain('请选择要办理的业务');
     expect(texts[0]).toContain('1. 报修/报警');
-    const [row] = await outboxOf(openid);
+    // The API call happens inside the delivery transaction: the row is marked sent just after.
+    const row = await eventually(async () => {
+      const [r] = await outboxOf(openid);
+      return r?.state === 'sent' ? r : undefined;
+    });
     expect(row).toMatchObject({ state: 'sent', externalId: null });
   });
 
