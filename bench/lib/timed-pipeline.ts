@@ -7,7 +7,8 @@ import type { Runtime } from '../../src/runtime.ts';
 /**
  * Timestamps (performance.now(), ms) of one message through the pipeline:
  * - `handed`: given to `receive` / `receiveAndProcess`;
- * - `stored`: the inbound row is committed (processing starts right after `storeInbound`);
+ * - `stored`: the inbound row is committed (for `receive`; `receiveAndProcess` stores and handles in
+ *   one transaction, so there it equals `committed`);
  * - `committed`: the processing transaction, with the replies in the outbox, is committed
  *   (the pipeline wakes the workers only after commit, so this is when the kicker is called);
  * - `done`: the wake-up is sent too (outbox channel look-up + BullMQ addBulk): when
@@ -40,8 +41,23 @@ export class TimedPipeline extends InboundPipeline {
     return current.run(this.#begin(msg), () => super.receive(msg));
   }
 
+  /**
+   * One transaction stores and handles the message here, so `stored` is the same moment as
+   * `committed` (the store's own share of the time is inside the transaction).
+   */
   override receiveAndProcess(msg: InboundMessage, opts: { kick?: boolean } = {}) {
-    return current.run(this.#begin(msg), () => super.receiveAndProcess(msg, opts));
+    const t = this.#begin(msg);
+    return current.run(t, async () => {
+      try {
+        const result = await super.receiveAndProcess(msg, opts);
+        t.outboxRows = result.effects.outboxIds.length;
+        t.committed ??= performance.now();
+        t.stored ??= t.committed;
+        return result;
+      } finally {
+        this.#finish(t);
+      }
+    });
   }
 
   override async process(id: number, opts: { kick?: boolean } = {}): Promise<Effects> {
@@ -52,15 +68,17 @@ export class TimedPipeline extends InboundPipeline {
       if (t) t.outboxRows = effects.outboxIds.length;
       return effects;
     } finally {
-      if (t) {
-        t.done = performance.now();
-        const waiter = this.#waiters.get(t.key);
-        if (waiter) {
-          this.#waiters.delete(t.key);
-          this.#timings.delete(t.key);
-          waiter(t);
-        }
-      }
+      if (t) this.#finish(t);
+    }
+  }
+
+  #finish(t: MessageTiming): void {
+    t.done = performance.now();
+    const waiter = this.#waiters.get(t.key);
+    if (waiter) {
+      this.#waiters.delete(t.key);
+      this.#timings.delete(t.key);
+      waiter(t);
     }
   }
 
