@@ -37,10 +37,6 @@ export class TimedPipeline extends InboundPipeline {
     super({ ...rt, kicker: timedKicker(rt.kicker) });
   }
 
-  override receive(msg: InboundMessage) {
-    return current.run(this.#begin(msg), () => super.receive(msg));
-  }
-
   /**
    * One transaction stores and handles the message here, so `stored` is the same moment as
    * `committed` (the store's own share of the time is inside the transaction).

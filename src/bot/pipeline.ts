@@ -1,13 +1,13 @@
 import { type Effects, emptyEffects } from '../flows/engine/effects.ts';
-import { processInbound, receiveInbound, storeInbound } from '../flows/engine/inbound.ts';
+import { processInbound, receiveInbound } from '../flows/engine/inbound.ts';
 import type { InboundMessage } from '../flows/engine/message.ts';
 import { describeError } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
 
 /**
- * The way in for every channel: store first (deduplicated by the channel's message id), answer
- * the channel, then process. A message stored but not processed (crash) is picked up by the
- * reconciler.
+ * The way in for every channel: the message is stored (deduplicated by the channel's message id)
+ * and handled in one transaction, and the channel is answered after it commits. A message stored
+ * but not handled (a failure) is picked up again by the reconciler.
  */
 export class InboundPipeline {
   readonly #rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'>;
@@ -17,16 +17,17 @@ export class InboundPipeline {
     this.#rt = rt;
   }
 
-  /** Stores the message and processes it in the background; resolves once it is stored. */
+  /**
+   * Stores and handles the message (one transaction); resolves once it is committed, so a
+   * channel acknowledges only what is stored. A failed handling is stored with its error and
+   * retried by the reconciler; a crash before the commit leaves nothing acknowledged.
+   */
   async receive(msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
-    const stored = await storeInbound(this.#rt.database.db, msg);
-    if (!stored.duplicate) {
-      const p = this.process(stored.id)
-        .then(() => {})
-        .finally(() => this.#inFlight.delete(p));
-      this.#inFlight.add(p);
-    }
-    return stored;
+    const p = this.receiveAndProcess(msg);
+    const tracked = p.then(() => {}).finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+    const { id, duplicate } = await p;
+    return { id, duplicate };
   }
 
   /**
