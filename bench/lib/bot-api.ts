@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TelegramServer } from 'telegram-test-api/lib/telegramServer.js';
+import type { TelegramServer } from 'telegram-test-api/lib/telegramServer.js';
+import { startEmulator as startTestEmulator } from '../../test/fixtures/telegram.ts';
 
 /**
  * A Bot API on loopback for the outbound bench: the telegram-test-api emulator, behind a small
@@ -194,18 +195,7 @@ export async function startLimitingProxy(opts: {
   };
 }
 
-/** A free loopback port (the emulator cannot listen on port 0). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
 /** The telegram-test-api emulator on a free loopback port, keeping what the bot sent for an hour. */
-export async function startEmulator(): Promise<TelegramServer> {
-  const server = new TelegramServer({ port: await freePort(), host: '127.0.0.1', storeTimeout: 3600 });
-  await server.start();
-  return server;
+export function startEmulator(): Promise<TelegramServer> {
+  return startTestEmulator({ storeTimeout: 3600 });
 }

@@ -1,7 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
-import type { Db, Tx } from '../db/client.ts';
+import type { Db, DbOrTx, Tx } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
 import type { Effects, Kicker } from '../flows/engine/effects.ts';
 import type { Channel, Reply } from '../flows/engine/message.ts';
@@ -51,19 +51,7 @@ export async function deliverOutbox(
       return exists?.state === 'pending' ? { waitMs: 500 } : 'done';
     }
     if (row.state !== 'pending') return 'done';
-    const [earlier] = await tx
-      .select({ id: outbox.id })
-      .from(outbox)
-      .where(
-        and(
-          eq(outbox.channel, row.channel),
-          eq(outbox.chatId, row.chatId),
-          eq(outbox.state, 'pending'),
-          lt(outbox.id, row.id),
-        ),
-      )
-      .orderBy(asc(outbox.id))
-      .limit(1);
+    const earlier = await pendingNeighbour(tx, row, 'before');
     if (earlier) {
       // Make sure the earlier row has a job (after commit: never wait on the pool inside a transaction).
       afterCommit = { outboxIds: [earlier.id], deadlines: [] };
@@ -129,23 +117,33 @@ export async function deliverOutbox(
   });
   if (afterCommit) await opts.kicker.kick(afterCommit);
   if (finished && opts.kicker.wakeNext) {
-    const [next] = await db
-      .select({ id: outbox.id })
-      .from(outbox)
-      .where(
-        and(
-          eq(outbox.channel, finished.channel),
-          eq(outbox.chatId, finished.chatId),
-          eq(outbox.state, 'pending'),
-          gt(outbox.id, finished.id),
-        ),
-      )
-      .orderBy(asc(outbox.id))
-      .limit(1);
+    const next = await pendingNeighbour(db, finished, 'after');
     if (next) await opts.kicker.wakeNext(finished.channel, next.id);
   }
   if (result instanceof SendError) throw result;
   return result;
+}
+
+/** The first pending row of the same chat before (the one to wait for) or after (the one to wake) a row. */
+async function pendingNeighbour(
+  db: DbOrTx,
+  row: { channel: string; chatId: string; id: number },
+  side: 'before' | 'after',
+): Promise<{ id: number } | undefined> {
+  const [found] = await db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(
+      and(
+        eq(outbox.channel, row.channel),
+        eq(outbox.chatId, row.chatId),
+        eq(outbox.state, 'pending'),
+        side === 'before' ? lt(outbox.id, row.id) : gt(outbox.id, row.id),
+      ),
+    )
+    .orderBy(asc(outbox.id))
+    .limit(1);
+  return found;
 }
 
 /** How long a row waiting behind an earlier row of its chat sleeps before looking again. */
