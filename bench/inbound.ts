@@ -211,7 +211,7 @@ try {
   );
   say(
     `  statements sent per message: ${per(sent.total)}; most sent: ${sent
-      .top(8)
+      .top(Number(process.env.BENCH_TOP ?? 8))
       .map(([text, n]) => `${per(n)}× ${text.slice(0, 48)}`)
       .join(' | ')}`,
   );

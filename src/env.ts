@@ -24,6 +24,10 @@ export const envSchema = z
     DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
     /** Max connections of this process's pool. */
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    /** Most inbound messages stored and handled by one transaction (group commit under load). */
+    INBOUND_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(200),
+    /** Inbound transactions at once per process (each holds a pool connection). */
+    INBOUND_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
     REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
     /** Start a redis-server for the bot when nothing answers at a loopback REDIS_URL. */
     REDIS_AUTOSTART: bool.default(true),

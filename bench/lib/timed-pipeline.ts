@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { InboundPipeline } from '../../src/bot/pipeline.ts';
+import { InboundPipeline, type PipelineOptions } from '../../src/bot/pipeline.ts';
 import type { Effects, Kicker } from '../../src/flows/engine/effects.ts';
 import type { InboundMessage } from '../../src/flows/engine/message.ts';
 import type { Runtime } from '../../src/runtime.ts';
@@ -33,8 +33,23 @@ export class TimedPipeline extends InboundPipeline {
   readonly #timings = new Map<string, MessageTiming>();
   readonly #waiters = new Map<string, (t: MessageTiming) => void>();
 
-  constructor(rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'>) {
-    super({ ...rt, kicker: timedKicker(rt.kicker) });
+  constructor(
+    rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'> & Partial<Pick<Runtime, 'env'>>,
+    opts: PipelineOptions = {},
+  ) {
+    super(
+      { ...rt, kicker: timedKicker(rt.kicker) },
+      {
+        ...opts,
+        onCommitted: (msgs) => {
+          const at = performance.now();
+          for (const m of msgs) {
+            const t = this.#timings.get(m.channelMessageId);
+            if (t) t.committed ??= at;
+          }
+        },
+      },
+    );
   }
 
   /**

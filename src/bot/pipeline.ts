@@ -1,26 +1,63 @@
 import { type Effects, emptyEffects } from '../flows/engine/effects.ts';
-import { processInbound, receiveInbound } from '../flows/engine/inbound.ts';
+import { processInbound, type Received, receiveBatch } from '../flows/engine/inbound.ts';
 import type { InboundMessage } from '../flows/engine/message.ts';
 import { describeError } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
+
+type PipelineRuntime = Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'> & {
+  env?: Pick<Runtime['env'], 'INBOUND_BATCH_MAX' | 'INBOUND_BATCH_CONCURRENCY'>;
+};
+
+export interface PipelineOptions {
+  /** Most messages stored and handled by one transaction. */
+  batchMax?: number;
+  /** Transactions of messages at once (each holds a pool connection). */
+  concurrency?: number;
+  /** Called after each commit with the messages it covered (benchmarks time it). */
+  onCommitted?(msgs: InboundMessage[]): void;
+}
+
+interface Waiting {
+  msg: InboundMessage;
+  key: string;
+  kick: boolean;
+  resolve(r: Received): void;
+  reject(err: unknown): void;
+}
 
 /**
  * The way in for every channel: the message is stored (deduplicated by the channel's message id)
  * and handled in one transaction, and the channel is answered after it commits. A message stored
  * but not handled (a failure) is picked up again by the reconciler.
+ *
+ * Messages that arrive while transactions are busy are handled together by the next one (group
+ * commit, see receiveBatch): at light load each message has its own transaction at once; under
+ * load a transaction takes up to `batchMax`. Two messages of the same sender in the same chat
+ * never share a transaction or run at once: the second waits, so they are handled in order.
  */
 export class InboundPipeline {
-  readonly #rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'>;
+  readonly #rt: PipelineRuntime;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #batchMax: number;
+  readonly #concurrency: number;
+  readonly #onCommitted?: (msgs: InboundMessage[]) => void;
+  #waiting: Waiting[] = [];
+  /** Sender-and-chat keys of the messages being handled. */
+  readonly #busy = new Set<string>();
+  #running = 0;
+  #pumpScheduled = false;
 
-  constructor(rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'>) {
+  constructor(rt: PipelineRuntime, opts: PipelineOptions = {}) {
     this.#rt = rt;
+    this.#batchMax = Math.max(1, opts.batchMax ?? rt.env?.INBOUND_BATCH_MAX ?? 200);
+    this.#concurrency = Math.max(1, opts.concurrency ?? rt.env?.INBOUND_BATCH_CONCURRENCY ?? 4);
+    this.#onCommitted = opts.onCommitted;
   }
 
   /**
-   * Stores and handles the message (one transaction); resolves once it is committed, so a
-   * channel acknowledges only what is stored. A failed handling is stored with its error and
-   * retried by the reconciler; a crash before the commit leaves nothing acknowledged.
+   * Stores and handles the message; resolves once it is committed, so a channel acknowledges
+   * only what is stored. A failed handling is stored with its error and retried by the
+   * reconciler; a crash before the commit leaves nothing acknowledged.
    */
   async receive(msg: InboundMessage): Promise<{ id: number; duplicate: boolean }> {
     const p = this.receiveAndProcess(msg);
@@ -35,15 +72,20 @@ export class InboundPipeline {
    * `kick: false` the caller gets the queued outbox ids and wakes the workers itself (WeChat's
    * passive reply claims the replies first, so they are not also sent through the API).
    */
-  async receiveAndProcess(
+  receiveAndProcess(
     msg: InboundMessage,
     opts: { kick?: boolean } = {},
   ): Promise<{ id: number; duplicate: boolean; effects: Effects }> {
-    const { database, deps, services, kicker } = this.#rt;
-    // Store and handle in one transaction: one commit, and no re-reading of the row just stored.
-    const result = await receiveInbound(database.db, deps, services, msg);
-    if (opts.kick !== false) await kicker.kick(result.effects);
-    return { id: result.id, duplicate: result.duplicate, effects: result.effects };
+    return new Promise<Received>((resolve, reject) => {
+      this.#waiting.push({
+        msg,
+        key: JSON.stringify([msg.channel, msg.chatId, msg.sender.id]),
+        kick: opts.kick !== false,
+        resolve,
+        reject,
+      });
+      this.#schedulePump();
+    }).then(({ id, duplicate, effects }) => ({ id, duplicate, effects }));
   }
 
   async process(id: number, opts: { kick?: boolean } = {}): Promise<Effects> {
@@ -61,6 +103,78 @@ export class InboundPipeline {
 
   /** Waits for messages being processed (graceful shutdown). */
   async drain(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    while (this.#inFlight.size > 0 || this.#running > 0 || this.#waiting.length > 0)
+      await Promise.allSettled([...this.#inFlight, new Promise((r) => setTimeout(r, 5))]);
+  }
+
+  /** Messages handed in during this turn of the event loop go together. */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#running < this.#concurrency) {
+      const batch = this.#take();
+      if (batch.length === 0) return;
+      this.#running++;
+      void this.#run(batch).finally(() => {
+        this.#running--;
+        for (const w of batch) this.#busy.delete(w.key);
+        this.#pump();
+      });
+    }
+  }
+
+  /** The oldest waiting messages whose sender-and-chat is not busy, one per key. */
+  #take(): Waiting[] {
+    const taken: Waiting[] = [];
+    const rest: Waiting[] = [];
+    for (const w of this.#waiting) {
+      if (taken.length < this.#batchMax && !this.#busy.has(w.key)) {
+        this.#busy.add(w.key);
+        taken.push(w);
+      } else rest.push(w);
+    }
+    this.#waiting = rest;
+    return taken;
+  }
+
+  async #run(batch: Waiting[]): Promise<void> {
+    const { database, deps, services, kicker } = this.#rt;
+    let results: Received[];
+    try {
+      results = await receiveBatch(
+        database.db,
+        deps,
+        services,
+        batch.map((w) => w.msg),
+      );
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    this.#onCommitted?.(batch.map((w) => w.msg));
+    // One wake-up for the whole transaction; a caller with `kick: false` wakes its own.
+    const effects = emptyEffects();
+    effects.outboxChannels = {};
+    batch.forEach((w, i) => {
+      const e = results[i]!.effects;
+      if (!w.kick) return;
+      effects.outboxIds.push(...e.outboxIds);
+      Object.assign(effects.outboxChannels!, e.outboxChannels);
+      effects.deadlines.push(...e.deadlines);
+    });
+    try {
+      await kicker.kick(effects);
+    } finally {
+      batch.forEach((w, i) => {
+        w.resolve(results[i]!);
+      });
+    }
   }
 }

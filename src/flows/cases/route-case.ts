@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { markAssigned, onDutyStaff } from '../org/duty.ts';
+import { leastLoadedOnDuty, markAssigned, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { renderCard } from './card.ts';
 import { recordEvent } from './events.ts';
@@ -24,14 +24,16 @@ export async function routeCase(
   opts: { caseRow: CaseRow; teamId?: string; page?: boolean },
 ): Promise<CaseRow> {
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
-  const onDuty = await onDutyStaff(w.tx, { teamId, now: w.now });
-  const candidate = onDuty[0];
+  // Picked and assigned by one statement: the next case of the same transaction (a batch)
+  // counts this one, and no lock is held across transactions but the case's own row.
   const [row] = await w.tx
     .update(cases)
-    .set({ teamId, assigneeId: candidate?.staffId ?? null, updatedAt: w.now })
+    .set({ teamId, assigneeId: leastLoadedOnDuty({ teamId, now: w.now }), updatedAt: w.now })
     .where(eq(cases.id, opts.caseRow.id))
     .returning();
+  const candidate = row!.assigneeId ? { staffId: row!.assigneeId } : undefined;
   if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
+  const onDuty = opts.page ? await onDutyStaff(w.tx, { teamId, now: w.now }) : [];
   await recordEvent(w, {
     caseId: row!.id,
     actorKind: 'system',

@@ -1,3 +1,4 @@
+import { exclusive } from './batch.ts';
 import type { Context } from './context.ts';
 import { clearDialogue, type DialogueKey, type DialogueRow, saveDialogue } from './dialogue-store.ts';
 import type { Flow, StepInput } from './flow.ts';
@@ -121,7 +122,8 @@ export async function answer(ctx: Context, key: DialogueKey, pos: Position, row:
   if ('handled' in outcome) return;
   if ('done' in outcome) {
     await clearDialogue(ctx.tx, key);
-    return pos.flow.complete(ctx, outcome.data);
+    const complete = () => pos.flow.complete(ctx, outcome.data);
+    return pos.flow.exclusive ? exclusive(ctx.tx, complete) : complete();
   }
   await ask(ctx, key, {
     ...pos,

@@ -47,6 +47,11 @@ export interface Flow<D extends Record<string, unknown> = Record<string, unknown
   steps: Record<string, Step<D>>;
   /** Runs when the last step is answered: open the case, say what happens next. */
   complete(ctx: Context, data: D): Promise<void>;
+  /**
+   * Set when `complete` reads rows that others change and writes on what it read (an open case
+   * staff are acting on): within a batch it then runs alone (see batch.ts).
+   */
+  exclusive?: boolean;
 }
 
 /** Declares a flow with its data type checked against its steps. */

@@ -1,6 +1,7 @@
 import { findStaffByIdentity } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
+import { exclusive } from './batch.ts';
 import { createContext } from './context.ts';
 import type { InboundMessage } from './message.ts';
 import { routePrivate, type Services } from './router.ts';
@@ -13,7 +14,8 @@ export async function handleMessage(w: Work, services: Services, msg: InboundMes
   const ctx = createContext(w, msg, msg.sender.lang ?? 'zh');
   if (msg.chatKind === 'group') {
     const staff = await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
-    await services.group(ctx, staff);
+    // Staff act on shared cases: one at a time within a batch.
+    await exclusive(w.tx, () => services.group(ctx, staff));
   } else {
     await routePrivate(ctx, services);
   }

@@ -1,9 +1,11 @@
-import { and, asc, eq, isNull, lt } from 'drizzle-orm';
+import { and, asc, eq, isNull, lt, sql } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from '../../db/client.ts';
 import { inboundMessages } from '../../db/schema/index.ts';
 import { describeError } from '../../log.ts';
 import type { FlowDeps } from '../deps.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
+import { beginBatch } from './batch.ts';
+import { lockDialogues } from './dialogue-store.ts';
 import { type Effects, emptyEffects } from './effects.ts';
 import { handleMessage } from './handle-message.ts';
 import type { InboundMessage } from './message.ts';
@@ -24,19 +26,7 @@ export async function storeInbound(
 ): Promise<{ id: number; duplicate: boolean }> {
   const inserted = await db
     .insert(inboundMessages)
-    .values({
-      channel: msg.channel,
-      channelMessageId: msg.channelMessageId,
-      chatId: msg.chatId,
-      senderId: msg.sender.id,
-      payload: { ...msg, receivedAt: msg.receivedAt.toISOString(), ...opts.extra } as unknown as Record<
-        string,
-        unknown
-      >,
-      receivedAt: msg.receivedAt,
-      processedAt: opts.processedAt ?? null,
-      attempts: opts.processedAt ? 1 : 0,
-    })
+    .values(inboundValues(msg, opts))
     .onConflictDoNothing({ target: [inboundMessages.channel, inboundMessages.channelMessageId] })
     .returning({ id: inboundMessages.id });
   if (inserted[0]) return { id: inserted[0].id, duplicate: false };
@@ -50,6 +40,25 @@ export async function storeInbound(
       ),
     );
   return { id: existing!.id, duplicate: true };
+}
+
+function inboundValues(
+  msg: InboundMessage,
+  opts: { processedAt?: Date; extra?: Record<string, unknown> } = {},
+): typeof inboundMessages.$inferInsert {
+  return {
+    channel: msg.channel,
+    channelMessageId: msg.channelMessageId,
+    chatId: msg.chatId,
+    senderId: msg.sender.id,
+    payload: { ...msg, receivedAt: msg.receivedAt.toISOString(), ...opts.extra } as unknown as Record<
+      string,
+      unknown
+    >,
+    receivedAt: msg.receivedAt,
+    processedAt: opts.processedAt ?? null,
+    attempts: opts.processedAt ? 1 : 0,
+  };
 }
 
 export type ProcessStatus = 'processed' | 'already' | 'busy' | 'failed' | 'gave-up';
@@ -139,14 +148,109 @@ export async function receiveInbound(
   deps: FlowDeps,
   services: Services,
   msg: InboundMessage,
-): Promise<{ id: number; duplicate: boolean; status: ProcessStatus; effects: Effects }> {
+): Promise<Received> {
   const effects = emptyEffects();
-  return db.transaction(async (tx) => {
+  return db.transaction(async (tx): Promise<Received> => {
     const stored = await storeInbound(tx, msg);
     if (stored.duplicate) return { ...stored, status: 'already' as const, effects };
     const status = await handleStored(tx, deps, services, { id: stored.id, attempts: 0, msg }, effects);
     return { ...stored, status, effects };
   });
+}
+
+export interface Received {
+  id: number;
+  duplicate: boolean;
+  status: ProcessStatus;
+  effects: Effects;
+}
+
+const messageKey = (channel: string, channelMessageId: string) => `${channel}\u0000${channelMessageId}`;
+
+/**
+ * Stores and handles several messages in one transaction: one commit for all, and what their
+ * handlers ask of the database in the same turn is sent as one statement (see batch.ts). The
+ * messages must be of different senders or chats (the batcher in src/bot/pipeline.ts sees to it).
+ * If anything fails, nothing of the batch is kept and each message is received on its own, so a
+ * failing message is stored with its error and the others are handled as usual.
+ */
+export async function receiveBatch(
+  db: Db,
+  deps: FlowDeps,
+  services: Services,
+  msgs: InboundMessage[],
+): Promise<Received[]> {
+  if (msgs.length === 1) return [await receiveInbound(db, deps, services, msgs[0]!)];
+  try {
+    return await db.transaction(async (tx) => {
+      const batch = beginBatch(tx);
+      const now = deps.clock.now();
+      const results: Received[] = new Array(msgs.length);
+      // Stored as processed at once: if handling fails, the whole transaction is undone.
+      const inserted = await tx.execute<{ id: string | number; channel: string; channel_message_id: string }>(sql`
+        insert into inbound_messages (channel, channel_message_id, chat_id, sender_id, payload, received_at, processed_at, attempts)
+        select r.channel, r.channel_message_id, r.chat_id, r.sender_id, r.payload, r.received_at, ${now.toISOString()}::timestamptz, 1
+        from json_to_recordset(${JSON.stringify(
+          msgs.map((m) => ({
+            channel: m.channel,
+            channel_message_id: m.channelMessageId,
+            chat_id: m.chatId,
+            sender_id: m.sender.id,
+            payload: { ...m, receivedAt: m.receivedAt.toISOString() },
+            received_at: m.receivedAt.toISOString(),
+          })),
+        )}::json) as r(channel text, channel_message_id text, chat_id text, sender_id text, payload jsonb, received_at timestamptz)
+        on conflict (channel, channel_message_id) do nothing
+        returning id, channel, channel_message_id`);
+      const idOf = new Map(
+        [...inserted].map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]),
+      );
+      const fresh: { i: number; id: number; msg: InboundMessage; effects: Effects }[] = [];
+      const duplicates: number[] = [];
+      msgs.forEach((msg, i) => {
+        const k = messageKey(msg.channel, msg.channelMessageId);
+        const id = idOf.get(k);
+        idOf.delete(k); // the same message twice in the batch: the second is a duplicate
+        if (id === undefined) duplicates.push(i);
+        else fresh.push({ i, id, msg, effects: emptyEffects() });
+      });
+      if (duplicates.length > 0) {
+        const known = duplicates.map((i) => ({ c: msgs[i]!.channel, m: msgs[i]!.channelMessageId }));
+        const existing = await tx
+          .select({
+            id: inboundMessages.id,
+            channel: inboundMessages.channel,
+            channelMessageId: inboundMessages.channelMessageId,
+          })
+          .from(inboundMessages)
+          .where(
+            sql`(${inboundMessages.channel}, ${inboundMessages.channelMessageId}) in (select k.c, k.m from json_to_recordset(${JSON.stringify(known)}::json) as k(c text, m text))`,
+          );
+        const existingId = new Map(existing.map((r) => [messageKey(r.channel, r.channelMessageId), r.id]));
+        for (const i of duplicates) {
+          const id = existingId.get(messageKey(msgs[i]!.channel, msgs[i]!.channelMessageId))!;
+          results[i] = { id, duplicate: true, status: 'already', effects: emptyEffects() };
+        }
+      }
+      await lockDialogues(
+        tx,
+        fresh.map((f) => ({ channel: f.msg.channel, chatId: f.msg.chatId, userId: f.msg.sender.id })),
+      );
+      const settled = await batch.run(
+        fresh.map((f) => () => handleMessage({ tx, deps, effects: f.effects, now }, services, f.msg)),
+      );
+      const failure = settled.find((s) => s.status === 'rejected');
+      if (failure) throw failure.reason;
+      for (const f of fresh) results[f.i] = { id: f.id, duplicate: false, status: 'processed', effects: f.effects };
+      return results;
+    });
+  } catch (err) {
+    deps.log.warn(
+      { messages: msgs.length, err: describeError(err) },
+      'batch failed; receiving its messages one by one',
+    );
+    return Promise.all(msgs.map((m) => receiveInbound(db, deps, services, m)));
+  }
 }
 
 /** Messages stored but not processed (a crash between the two, or a failure to retry). */

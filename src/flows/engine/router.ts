@@ -1,5 +1,6 @@
 import type { StaffRow } from '../org/directory.ts';
 import { findStaffByIdentity } from '../org/directory.ts';
+import { exclusive } from './batch.ts';
 import type { TextKey } from './catalogue.ts';
 import type { Context } from './context.ts';
 import { answer, ask, matchOffered, type Position, startFlow, stepBack } from './dialogue.ts';
@@ -80,7 +81,8 @@ function positionOf(services: Services, row: DialogueRow | null): Position | 'st
 export async function routePrivate(ctx: Context, services: Services): Promise<void> {
   const { msg } = ctx;
   const staff = await findStaffByIdentity(ctx.tx, msg.channel, msg.sender.id);
-  if (await services.staffCommand(ctx, staff)) return;
+  // What touches shared rows (cases, codes, alarms) runs alone within a batch (see batch.ts).
+  if (await exclusive(ctx.tx, () => services.staffCommand(ctx, staff))) return;
 
   const key: DialogueKey = { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id };
   await lockDialogue(ctx.tx, key);
@@ -110,7 +112,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   // A leak mentioned anywhere jumps to the emergency path. While giving the leak's own details,
   // an answer with digits is taken as the address ("漏气，文三路 5 号"); without, as another alarm.
   if (mentionsLeak(text, ctx.deps.policy.leakWords) && (pos?.flow.id !== 'leak' || !/\d/.test(text)))
-    return services.leak(ctx, key);
+    return exclusive(ctx.tx, () => services.leak(ctx, key));
 
   switch (globalIntent({ text, action: msg.action })) {
     case 'cancel':
@@ -120,7 +122,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
       return pos ? stepBack(ctx, key, pos) : showMenu(ctx, services, key);
     case 'human':
       await clearDialogue(ctx.tx, key);
-      return services.handoff(ctx, key, pos);
+      return exclusive(ctx.tx, () => services.handoff(ctx, key, pos));
     case 'help':
       ctx.say(ctx.text('help.text'));
       return pos ? ask(ctx, key, pos) : showMenu(ctx, services, key);
@@ -133,7 +135,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   // A menu button works wherever it is pressed: it starts that service afresh.
   const menuAction = msg.action?.startsWith('m:') ? msg.action : null;
   if (menuAction) return runMenuItem(ctx, services, key, menuAction.slice(2));
-  if (msg.action && !msg.action.startsWith('c:') && (await services.customerAction(ctx, key, msg.action)))
+  if (msg.action && !msg.action.startsWith('c:') && (await exclusive(ctx.tx, () => services.customerAction(ctx, key, msg.action!))))
     return;
   if (pos) return answer(ctx, key, pos, row!);
 

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { staff, staffIdentities, teamChats, teamMembers, teams } from '../../db/schema/index.ts';
+import { batchOf } from '../engine/batch.ts';
 import type { Channel } from '../engine/message.ts';
 
 export type StaffRow = typeof staff.$inferSelect;
@@ -12,6 +13,24 @@ export async function findStaffByIdentity(
   channel: Channel,
   externalUserId: string,
 ): Promise<StaffRow | null> {
+  const batch = batchOf(tx);
+  if (batch)
+    return batch
+      .coalescer<{ channel: Channel; id: string }, StaffRow | null>('staff.byIdentity', async (who) => {
+        const rows = await tx
+          .select({ s: staff, channel: staffIdentities.channel, id: staffIdentities.externalUserId })
+          .from(staffIdentities)
+          .innerJoin(staff, eq(staff.id, staffIdentities.staffId))
+          .where(
+            and(
+              sql`(${staffIdentities.channel}, ${staffIdentities.externalUserId}) in (select w.channel, w.id from json_to_recordset(${JSON.stringify(who)}::json) as w(channel text, id text))`,
+              eq(staff.active, true),
+            ),
+          );
+        const found = new Map(rows.map((r) => [`${r.channel}\u0000${r.id}`, r.s]));
+        return who.map((w) => found.get(`${w.channel}\u0000${w.id}`) ?? null);
+      })
+      .call({ channel, id: externalUserId });
   const rows = await tx
     .select({ s: staff })
     .from(staffIdentities)

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { teamMembers } from '../../db/schema/index.ts';
 
@@ -19,9 +19,23 @@ export async function onDutyStaff(
   tx: DbOrTx,
   opts: { teamId: string; now: Date },
 ): Promise<{ staffId: string; openCases: number }[]> {
+  const rows = await tx.execute<{ staff_id: string; open_cases: number }>(onDutyQuery(opts));
+  return rows.map((r) => ({ staffId: r.staff_id, openCases: r.open_cases }));
+}
+
+/**
+ * The member `onDutyStaff` would put first, as a scalar subquery: an update that sets a case's
+ * assignee to it picks and assigns in one statement, so the next pick in the same transaction
+ * (another case of a batch) already counts this one.
+ */
+export function leastLoadedOnDuty(opts: { teamId: string; now: Date }): SQL {
+  return sql`(select staff_id from (${onDutyQuery(opts)}) as duty limit 1)`;
+}
+
+function onDutyQuery(opts: { teamId: string; now: Date }): SQL {
   const { weekday, minute } = shanghaiWeekMinute(opts.now);
   const yesterday = weekday === 1 ? 7 : weekday - 1;
-  const rows = await tx.execute<{ staff_id: string; open_cases: number }>(sql`
+  return sql`
     select s.id as staff_id,
            (select count(*)::int from cases c
              where c.assignee_id = s.id and c.state in ('open', 'taken', 'arrived')) as open_cases,
@@ -38,17 +52,22 @@ export async function onDutyStaff(
           or (d.start_minute > d.end_minute and ${yesterday} = any(d.weekdays) and ${minute} < d.end_minute)
         ))
     order by open_cases asc, m.last_assigned_at asc nulls first, s.id asc
-  `);
-  return rows.map((r) => ({ staffId: r.staff_id, openCases: r.open_cases }));
+  `;
 }
 
-/** Records that a member was given a case now (for the round robin). */
+/**
+ * Records that a member was given a case now (the round robin among equally loaded members).
+ * A member row another transaction is updating is skipped rather than waited for: the load
+ * (open cases) decides first, and waiting here would serialise every case of a team.
+ */
 export async function markAssigned(
   tx: DbOrTx,
   opts: { teamId: string; staffId: string; now: Date },
 ): Promise<void> {
-  await tx
-    .update(teamMembers)
-    .set({ lastAssignedAt: opts.now })
-    .where(and(eq(teamMembers.teamId, opts.teamId), eq(teamMembers.staffId, opts.staffId)));
+  await tx.execute(sql`
+    update ${teamMembers} set last_assigned_at = ${opts.now.toISOString()}::timestamptz
+    where (team_id, staff_id) in (
+      select team_id, staff_id from ${teamMembers}
+      where team_id = ${opts.teamId} and staff_id = ${opts.staffId}
+      for update skip locked)`);
 }

@@ -134,6 +134,7 @@ export const ratingFlow = defineFlow<RatingData>({
   version: 1,
   start: 'score',
   initial: () => ({}),
+  exclusive: true,
   steps: {
     score: {
       expects: 'choice',

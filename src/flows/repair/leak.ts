@@ -30,6 +30,7 @@ export const leakFlow = defineFlow<LeakData>({
   version: 1,
   start: 'address',
   initial: () => ({}),
+  exclusive: true,
   steps: {
     address: addressStep<LeakData>({ next: 'phone', prompt: 'leak.address' }),
     phone: phoneStep<LeakData>({ next: null, prompt: 'leak.phone' }),

@@ -1,0 +1,170 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * A batch: several inbound messages (each of a different user and chat) handled concurrently in
+ * one transaction. Their handlers run the same code as a single message; what they ask of the
+ * database in the same turn of the event loop is sent as one statement (see `coalesce`), and the
+ * transaction commits once for all of them.
+ *
+ * Two rules keep concurrent handlers in one transaction correct:
+ * - every message's dialogue is locked once, up front, for the whole transaction (`locked`);
+ * - code that reads shared rows and then writes on what it read (staff actions on a case, the
+ *   pick of an assignee, a leak joining an open alarm, one-time codes) runs under `exclusive`:
+ *   one handler at a time, so each sees what the one before it wrote.
+ */
+export class Batch {
+  /** The dialogue lock keys taken for this transaction. */
+  readonly locked = new Set<string>();
+  readonly #coalescers = new Map<string, Coalescer<unknown, unknown>>();
+  #tail: Promise<void> = Promise.resolve();
+  /** Handlers still running, and how many of them wait for a coalesced statement or the lock. */
+  #active = 0;
+  #waitingCalls = 0;
+  #waitingLock = 0;
+  #timer: NodeJS.Timeout | null = null;
+
+  /**
+   * Runs the handlers concurrently. The coalesced statements go out when every running handler
+   * waits for one (or for the exclusive lock): each round of the handlers is then one statement
+   * per kind. A handler busy with something else for more than `maxWaitMs` does not hold the
+   * others back longer.
+   */
+  async run<T>(handlers: (() => Promise<T>)[], maxWaitMs = 3): Promise<PromiseSettledResult<T>[]> {
+    this.#maxWaitMs = maxWaitMs;
+    this.#active = handlers.length;
+    return Promise.allSettled(
+      handlers.map((h) =>
+        h().finally(() => {
+          this.#active--;
+          this.#check();
+        }),
+      ),
+    );
+  }
+  #maxWaitMs = 3;
+
+  /** The coalescer of one kind of statement, created on first use. */
+  coalescer<I, O>(name: string, run: (inputs: I[]) => Promise<O[]>): Coalescer<I, O> {
+    let c = this.#coalescers.get(name);
+    if (!c) {
+      c = new Coalescer(run as (inputs: unknown[]) => Promise<unknown[]>, this);
+      this.#coalescers.set(name, c);
+    }
+    return c as Coalescer<I, O>;
+  }
+
+  /** A coalescer got a call (see Coalescer.call). */
+  called(): void {
+    this.#waitingCalls++;
+    this.#timer ??= setTimeout(() => this.#flush(), this.#maxWaitMs);
+    this.#check();
+  }
+
+  #check(): void {
+    if (this.#waitingCalls > 0 && this.#waitingCalls + this.#waitingLock >= this.#active) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#waitingCalls = 0;
+    for (const c of this.#coalescers.values()) c.flush();
+  }
+
+  /** Runs `fn` while no other handler of the batch runs an exclusive section (re-entrant). */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (holder.getStore() === this) return fn();
+    const previous = this.#tail;
+    let release!: () => void;
+    this.#tail = new Promise((resolve) => {
+      release = resolve;
+    });
+    this.#waitingLock++;
+    this.#check();
+    await previous;
+    this.#waitingLock--;
+    try {
+      return await holder.run(this, fn);
+    } finally {
+      release();
+    }
+  }
+}
+
+const holder = new AsyncLocalStorage<Batch>();
+const batches = new WeakMap<object, Batch>();
+
+/** Marks a transaction as a batch's; its statements may then be coalesced. */
+export function beginBatch(tx: object): Batch {
+  const batch = new Batch();
+  batches.set(tx, batch);
+  return batch;
+}
+
+/** The batch a transaction belongs to, if it is one. */
+export function batchOf(tx: object): Batch | undefined {
+  return batches.get(tx);
+}
+
+/**
+ * Runs `fn` alone among the handlers of the transaction's batch (outside a batch there is nothing
+ * to wait for: the transaction handles one message).
+ */
+export function exclusive<T>(tx: object, fn: () => Promise<T>): Promise<T> {
+  const batch = batches.get(tx);
+  return batch ? batch.exclusive(fn) : fn();
+}
+
+/**
+ * Gathers the calls of a batch's handlers and runs them as one when the batch says so: `run`
+ * gets every input and returns one output per input, in order. A failure fails every call of
+ * that round.
+ */
+export class Coalescer<I, O> {
+  readonly #run: (inputs: I[]) => Promise<O[]>;
+  readonly #batch: Batch;
+  #pending: { input: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(run: (inputs: I[]) => Promise<O[]>, batch: Batch) {
+    this.#run = run;
+    this.#batch = batch;
+  }
+
+  call(input: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.#pending.push({ input, resolve, reject });
+      this.#batch.called();
+    });
+  }
+
+  /** Sends the calls gathered so far as one statement. */
+  async flush(): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const calls = this.#pending;
+    this.#pending = [];
+    try {
+      const outputs = await this.#run(calls.map((c) => c.input));
+      calls.forEach((c, i) => {
+        c.resolve(outputs[i] as O);
+      });
+    } catch (err) {
+      for (const c of calls) c.reject(err);
+    }
+  }
+}
+
+/** Splits inputs into rounds in which no key appears twice (one statement per round). */
+export function distinctRounds<T>(items: T[], key: (item: T) => string): T[][] {
+  const rounds: { keys: Set<string>; items: T[] }[] = [];
+  for (const item of items) {
+    const k = key(item);
+    let round = rounds.find((r) => !r.keys.has(k));
+    if (!round) {
+      round = { keys: new Set(), items: [] };
+      rounds.push(round);
+    }
+    round.keys.add(k);
+    round.items.push(item);
+  }
+  return rounds.map((r) => r.items);
+}
