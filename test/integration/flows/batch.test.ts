@@ -1,0 +1,153 @@
+import { and, asc, count, countDistinct, eq, isNotNull, like } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InboundPipeline } from '../../../src/bot/pipeline.ts';
+import { cases, dialogues, inboundMessages, outbox } from '../../../src/db/schema/index.ts';
+import { ManualClock } from '../../../src/flows/clock.ts';
+import type { InboundMessage } from '../../../src/flows/engine/message.ts';
+import type { Reply } from '../../../src/flows/engine/message.ts';
+import { startTestBot, type TestBot } from '../../fixtures/harness.ts';
+import { twoTeamPolicy } from '../../fixtures/policy.ts';
+
+// Monday 2026-11-23 10:00 in Shanghai: 王师傅 and 李班长 are both on duty.
+const clock = new ManualClock('2026-11-23T10:00:00+08:00');
+let bot: TestBot;
+beforeAll(async () => {
+  bot = await startTestBot({ clock, policy: twoTeamPolicy() });
+});
+afterAll(async () => {
+  await bot?.close();
+});
+const db = () => bot.rt.database.db;
+
+const FAULT: Pick<InboundMessage, 'text' | 'action'>[] = [
+  { action: 'm:repair' },
+  { action: 'c:repair:category:nogas' },
+  { text: '西湖区文三路 100 号 3 幢 201' },
+  { text: '13912345678' },
+  { text: '灶具打不着火，气很小' },
+  { action: 'c:repair:photos:skip' },
+  { action: 'c:repair:time:asap' },
+  { action: 'c:repair:confirm:yes' },
+];
+
+function message(user: string, id: string, body: Pick<InboundMessage, 'text' | 'action'>): InboundMessage {
+  return {
+    channel: 'web',
+    channelMessageId: id,
+    chatId: `c-${user}`,
+    chatKind: 'private',
+    sender: { id: user },
+    receivedAt: new Date(),
+    ...body,
+  };
+}
+
+async function repliesTo(chatId: string): Promise<Reply[]> {
+  const rows = await db()
+    .select()
+    .from(outbox)
+    .where(and(eq(outbox.channel, 'web'), eq(outbox.chatId, chatId)))
+    .orderBy(asc(outbox.id));
+  return rows.map((r) => r.payload as unknown as Reply);
+}
+
+/** The same texts with a customer's case number put back to a placeholder. */
+const shape = (replies: Reply[]) => replies.map((r) => r.text.replace(/\d{6}/g, '######'));
+
+describe('messages arriving together share a transaction (group commit)', () => {
+  it('forty customers at once: the same answers as one alone, in order, a case each, shared out evenly', async () => {
+    // One customer alone first: the answers every customer must get.
+    for (const [step, body] of FAULT.entries())
+      await bot.pipeline.receiveAndProcess(message('alone', `alone-${step}`, body));
+    const expected = shape(await repliesTo('c-alone'));
+    expect(expected.at(-1)).toContain('工单号');
+
+    const users = Array.from({ length: 40 }, (_, i) => `crowd${i}`);
+    for (const [step, body] of FAULT.entries())
+      await Promise.all(
+        users.map((u) => bot.pipeline.receiveAndProcess(message(u, `${u}-${step}`, body))),
+      );
+
+    for (const u of users) expect(shape(await repliesTo(`c-${u}`))).toEqual(expected);
+    const [crowd] = await db().select({ n: count() }).from(cases).where(like(cases.chatId, 'c-crowd%'));
+    expect(crowd!.n).toBe(40);
+    // Fewest open cases first, even among cases opened by the same transaction: 41 cases, 21 + 20.
+    const load = await db()
+      .select({ assignee: cases.assigneeId, n: count() })
+      .from(cases)
+      .groupBy(cases.assigneeId);
+    expect(load.map((r) => r.assignee).sort()).toEqual(['li', 'wang']);
+    expect(Math.abs(load[0]!.n - load[1]!.n)).toBeLessThanOrEqual(1);
+    // They really were handled together: far fewer commits (processing instants) than messages.
+    const [stored] = await db()
+      .select({ n: count(), instants: countDistinct(inboundMessages.processedAt) })
+      .from(inboundMessages)
+      .where(like(inboundMessages.chatId, 'c-crowd%'));
+    expect(stored!.n).toBe(320);
+    expect(stored!.instants).toBeLessThan(100);
+  });
+
+  it('a message delivered several times among others is stored and answered once', async () => {
+    const msgs = [
+      message('dup', 'dup-1', { text: '你好' }),
+      message('dup', 'dup-1', { text: '你好' }),
+      message('other1', 'other1-1', { text: '你好' }),
+      message('dup', 'dup-1', { text: '你好' }),
+      message('other2', 'other2-1', { text: '你好' }),
+    ];
+    const results = await Promise.all(msgs.map((m) => bot.pipeline.receiveAndProcess(m)));
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(3);
+    expect(new Set(results.slice(0, 4).filter((_, i) => i !== 2).map((r) => r.id)).size).toBe(1);
+    expect(await repliesTo('c-dup')).toHaveLength(1);
+    const again = await bot.pipeline.receiveAndProcess(msgs[0]!);
+    expect(again.duplicate).toBe(true);
+    expect(await repliesTo('c-dup')).toHaveLength(1);
+  });
+
+  it("one sender's messages handed in together are handled one after the other, in order", async () => {
+    await Promise.all(
+      FAULT.slice(0, 3).map((body, i) => bot.pipeline.receiveAndProcess(message('hasty', `hasty-${i}`, body))),
+    );
+    const [row] = await db().select().from(dialogues).where(eq(dialogues.userId, 'hasty'));
+    expect(row!.step).toBe('phone');
+    const texts = (await repliesTo('c-hasty')).map((r) => r.text);
+    expect(texts).toHaveLength(3);
+    expect(texts[2]).toContain('电话');
+  });
+
+  it('a message whose handling fails leaves the others of its batch handled, and is stored with its error', async () => {
+    const { rt } = bot;
+    const failing = new InboundPipeline({
+      ...rt,
+      services: {
+        ...rt.services,
+        async detect(ctx, key, text) {
+          if (text === 'BOOM') throw new Error('handler failed');
+          return rt.services.detect(ctx, key, text);
+        },
+      },
+    });
+    const msgs = [
+      message('calm1', 'calm1-1', { text: '你好' }),
+      message('boom', 'boom-1', { text: 'BOOM' }),
+      message('calm2', 'calm2-1', { text: '你好' }),
+    ];
+    const results = await Promise.all(msgs.map((m) => failing.receiveAndProcess(m)));
+    expect(results.every((r) => !r.duplicate)).toBe(true);
+    expect(await repliesTo('c-calm1')).toHaveLength(1);
+    expect(await repliesTo('c-calm2')).toHaveLength(1);
+    expect(await repliesTo('c-boom')).toHaveLength(0);
+    const [boom] = await db()
+      .select()
+      .from(inboundMessages)
+      .where(eq(inboundMessages.channelMessageId, 'boom-1'));
+    expect(boom!.processedAt).toBeNull();
+    expect(boom!.attempts).toBe(1);
+    expect(boom!.error).toContain('handler failed');
+    const [errors] = await db()
+      .select({ n: count() })
+      .from(inboundMessages)
+      .where(and(like(inboundMessages.chatId, 'c-calm%'), isNotNull(inboundMessages.error)));
+    expect(errors!.n).toBe(0);
+  });
+});
