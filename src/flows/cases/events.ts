@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { caseEvents } from '../../db/schema/index.ts';
+import { viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 
 export type ActorKind = 'customer' | 'staff' | 'system';
@@ -14,12 +16,30 @@ export async function recordEvent(
     data?: Record<string, unknown>;
   },
 ): Promise<void> {
-  await w.tx.insert(caseEvents).values({
+  const values = {
     caseId: opts.caseId,
     at: w.now,
     actorKind: opts.actorKind,
     actorId: opts.actorId ?? null,
     type: opts.type,
     data: opts.data ?? {},
+  };
+  await viaBatch(w.tx, 'case.events', values, async (all) => {
+    if (all.length === 1) await w.tx.insert(caseEvents).values(all);
+    else
+      await w.tx.execute(sql`
+        insert into case_events (case_id, at, actor_kind, actor_id, type, data)
+        select r.case_id, r.at, r.actor_kind, r.actor_id, r.type, r.data
+        from json_to_recordset(${JSON.stringify(
+          all.map((v) => ({
+            case_id: v.caseId,
+            at: v.at.toISOString(),
+            actor_kind: v.actorKind,
+            actor_id: v.actorId,
+            type: v.type,
+            data: v.data,
+          })),
+        )}::json) as r(case_id int, at timestamptz, actor_kind text, actor_id text, type text, data jsonb)`);
+    return all.map(() => undefined);
   });
 }

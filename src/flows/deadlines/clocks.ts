@@ -1,4 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
+import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
 import { deadlines } from '../../db/schema/index.ts';
 import type { Work } from '../work.ts';
 import { computeDue } from './calendar.ts';
@@ -41,13 +42,33 @@ export async function startClock(
     breachedAt: null,
     metAt: null,
   };
-  const [row] = await w.tx
-    .insert(deadlines)
-    .values(values)
-    .onConflictDoUpdate({ target: [deadlines.caseId, deadlines.kind], set: values })
-    .returning();
-  w.effects.deadlines.push({ id: row!.id, nextAt });
-  return row!;
+  const row = await viaBatch(w.tx, 'clocks.start', values, async (all) => {
+    const out = new Map<string, DeadlineRow>();
+    // A clock (case + kind) started twice in one round goes in two statements, in order.
+    for (const round of distinctRounds(all, (v) => `${v.caseId}:${v.kind}`)) {
+      const rows = await w.tx
+        .insert(deadlines)
+        .values(round)
+        .onConflictDoUpdate({
+          target: [deadlines.caseId, deadlines.kind],
+          set: {
+            dueAt: sql`excluded.due_at`,
+            nextAt: sql`excluded.next_at`,
+            state: sql`excluded.state`,
+            level: sql`excluded.level`,
+            startedAt: sql`excluded.started_at`,
+            breachReason: null,
+            breachedAt: null,
+            metAt: null,
+          },
+        })
+        .returning();
+      for (const r of rows) out.set(`${r.caseId}:${r.kind}`, r);
+    }
+    return all.map((v) => out.get(`${v.caseId}:${v.kind}`)!);
+  });
+  w.effects.deadlines.push({ id: row.id, nextAt });
+  return row;
 }
 
 /** Clocks whose time was promised to the customer: missing one is told to the customer (SPEC §4). */
@@ -82,9 +103,12 @@ export async function stopAllClocks(
 
 /** Running clocks of a case, soonest first. */
 export async function runningClocks(w: Pick<Work, 'tx'>, caseId: number): Promise<DeadlineRow[]> {
-  return w.tx
-    .select()
-    .from(deadlines)
-    .where(and(eq(deadlines.caseId, caseId), eq(deadlines.state, 'running')))
-    .orderBy(sql`${deadlines.dueAt} asc`);
+  return viaBatch(w.tx, 'clocks.running', caseId, async (ids) => {
+    const rows = await w.tx
+      .select()
+      .from(deadlines)
+      .where(and(inArray(deadlines.caseId, ids), eq(deadlines.state, 'running')))
+      .orderBy(sql`${deadlines.dueAt} asc`, deadlines.id);
+    return groupedBy(ids, rows, (r) => r.caseId);
+  });
 }

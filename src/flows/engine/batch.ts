@@ -168,3 +168,31 @@ export function distinctRounds<T>(items: T[], key: (item: T) => string): T[][] {
   }
   return rounds.map((r) => r.items);
 }
+
+/**
+ * One call of a statement that a batch may send for many callers at once: `many` gets every
+ * input of the round and returns one output per input, in order. Outside a batch it runs for
+ * the one input.
+ */
+export async function viaBatch<I, O>(
+  tx: object,
+  name: string,
+  input: I,
+  many: (inputs: I[]) => Promise<O[]>,
+): Promise<O> {
+  const batch = batches.get(tx);
+  if (batch) return batch.coalescer(name, many).call(input);
+  return (await many([input]))[0] as O;
+}
+
+/** Groups rows by a key, in the order of `keys` (a helper for `viaBatch` readers). */
+export function groupedBy<K, R>(keys: K[], rows: R[], keyOf: (row: R) => K): R[][] {
+  const groups = new Map<K, R[]>();
+  for (const r of rows) {
+    const k = keyOf(r);
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  return keys.map((k) => groups.get(k) ?? []);
+}

@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { chatIdentities, customers } from '../../db/schema/index.ts';
+import { viaBatch } from './batch.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { Work } from '../work.ts';
 import type { TextKey, TextParams } from './catalogue.ts';
@@ -35,11 +37,27 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
     text: (key, params) => w.deps.t(lang, key, { ...defaults, ...params }),
     async customerId() {
       if (customerId !== undefined) return customerId;
-      const existing = await w.tx.query.chatIdentities.findFirst({
-        where: (c, { and, eq }) => and(eq(c.channel, msg.channel), eq(c.externalUserId, msg.sender.id)),
-      });
-      if (existing) {
-        customerId = existing.customerId;
+      const existing = await viaBatch(
+        w.tx,
+        'customer.byIdentity',
+        { channel: msg.channel, id: msg.sender.id },
+        async (who) => {
+          const rows = await w.tx
+            .select({
+              channel: chatIdentities.channel,
+              id: chatIdentities.externalUserId,
+              customerId: chatIdentities.customerId,
+            })
+            .from(chatIdentities)
+            .where(
+              sql`(${chatIdentities.channel}, ${chatIdentities.externalUserId}) in (select w.channel, w.id from json_to_recordset(${JSON.stringify(who)}::json) as w(channel text, id text))`,
+            );
+          const found = new Map(rows.map((r) => [`${r.channel}\u0000${r.id}`, r.customerId]));
+          return who.map((x) => found.get(`${x.channel}\u0000${x.id}`) ?? null);
+        },
+      );
+      if (existing !== null) {
+        customerId = existing;
         return customerId;
       }
       const [created] = await w.tx

@@ -1,7 +1,7 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { staff, staffIdentities, teamChats, teamMembers, teams } from '../../db/schema/index.ts';
-import { batchOf } from '../engine/batch.ts';
+import { batchOf, groupedBy, viaBatch } from '../engine/batch.ts';
 import type { Channel } from '../engine/message.ts';
 
 export type StaffRow = typeof staff.$inferSelect;
@@ -61,8 +61,10 @@ export async function findTeam(tx: DbOrTx, teamId: string): Promise<TeamRow | nu
 }
 
 export async function findStaff(tx: DbOrTx, staffId: string): Promise<StaffRow | null> {
-  const rows = await tx.select().from(staff).where(eq(staff.id, staffId));
-  return rows[0] ?? null;
+  return viaBatch(tx, 'staff.byId', staffId, async (ids) => {
+    const rows = await tx.select().from(staff).where(inArray(staff.id, ids));
+    return groupedBy(ids, rows, (r) => r.id).map((g) => g[0] ?? null);
+  });
 }
 
 /** Every group chat of a team, on every channel it has one. */
@@ -70,8 +72,12 @@ export async function teamChatsOf(
   tx: DbOrTx,
   teamId: string,
 ): Promise<{ channel: Channel; chatId: string }[]> {
-  const rows = await tx.select().from(teamChats).where(eq(teamChats.teamId, teamId));
-  return rows.map((r) => ({ channel: r.channel as Channel, chatId: r.chatId }));
+  return viaBatch(tx, 'team.chats', teamId, async (ids) => {
+    const rows = await tx.select().from(teamChats).where(inArray(teamChats.teamId, ids));
+    return groupedBy(ids, rows, (r) => r.teamId).map((g) =>
+      g.map((r) => ({ channel: r.channel as Channel, chatId: r.chatId })),
+    );
+  });
 }
 
 export async function isTeamMember(tx: DbOrTx, teamId: string, staffId: string): Promise<boolean> {
@@ -87,8 +93,12 @@ export async function identitiesOf(
   tx: DbOrTx,
   staffId: string,
 ): Promise<{ channel: Channel; externalUserId: string }[]> {
-  const rows = await tx.select().from(staffIdentities).where(eq(staffIdentities.staffId, staffId));
-  return rows.map((r) => ({ channel: r.channel as Channel, externalUserId: r.externalUserId }));
+  return viaBatch(tx, 'staff.identities', staffId, async (ids) => {
+    const rows = await tx.select().from(staffIdentities).where(inArray(staffIdentities.staffId, ids));
+    return groupedBy(ids, rows, (r) => r.staffId).map((g) =>
+      g.map((r) => ({ channel: r.channel as Channel, externalUserId: r.externalUserId })),
+    );
+  });
 }
 
 /** Active staff holding a role (e.g. every manager). */

@@ -1,14 +1,18 @@
-import { eq } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
+import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
 import { customers } from '../../db/schema/index.ts';
 import type { Context } from '../engine/context.ts';
 
 /** What we already know of the customer (their last address and phone), to offer instead of asking. */
 export async function knownContact(ctx: Context): Promise<{ phone: string | null; address: string | null }> {
   const id = await ctx.customerId();
-  const [row] = await ctx.tx
-    .select({ phone: customers.phone, address: customers.address })
-    .from(customers)
-    .where(eq(customers.id, id));
+  const row = await viaBatch(ctx.tx, 'customer.contact', id, async (ids) => {
+    const rows = await ctx.tx
+      .select({ id: customers.id, phone: customers.phone, address: customers.address })
+      .from(customers)
+      .where(inArray(customers.id, ids));
+    return groupedBy(ids, rows, (r) => r.id).map((g) => g[0]);
+  });
   return { phone: row?.phone ?? null, address: row?.address ?? null };
 }
 
@@ -18,8 +22,15 @@ export async function rememberContact(
   contact: { phone?: string | null; address?: string | null },
 ): Promise<void> {
   const id = await ctx.customerId();
-  const set: { phone?: string; address?: string; updatedAt: Date } = { updatedAt: ctx.now };
-  if (contact.phone) set.phone = contact.phone;
-  if (contact.address) set.address = contact.address;
-  await ctx.tx.update(customers).set(set).where(eq(customers.id, id));
+  const change = { id, phone: contact.phone || null, address: contact.address || null };
+  await viaBatch(ctx.tx, 'customer.remember', change, async (all) => {
+    // A customer changed twice in one round (two of their chats) goes in two statements.
+    for (const round of distinctRounds(all, (c) => String(c.id)))
+      await ctx.tx.execute(sql`
+        update customers c set phone = coalesce(r.phone, c.phone), address = coalesce(r.address, c.address),
+          updated_at = ${ctx.now.toISOString()}::timestamptz
+        from json_to_recordset(${JSON.stringify(round)}::json) as r(id int, phone text, address text)
+        where c.id = r.id`);
+    return all.map(() => undefined);
+  });
 }
