@@ -1,4 +1,5 @@
 import { cases } from '../../db/schema/index.ts';
+import { viaBatch } from '../engine/batch.ts';
 import type { Channel, Lang } from '../engine/message.ts';
 import type { Work } from '../work.ts';
 import { recordEvent } from './events.ts';
@@ -24,26 +25,27 @@ export async function openCase(
     details?: Record<string, unknown>;
   },
 ): Promise<CaseRow> {
-  const [row] = await w.tx
-    .insert(cases)
-    .values({
-      kind: opts.kind,
-      category: opts.category ?? null,
-      priority: opts.priority ?? 'P2',
-      state: 'open',
-      customerId: opts.customerId,
-      channel: opts.channel,
-      chatId: opts.chatId,
-      customerLang: opts.lang,
-      phone: opts.phone ?? null,
-      address: opts.address ?? null,
-      area: opts.area ?? null,
-      summary: opts.summary ?? null,
-      details: opts.details ?? {},
-      createdAt: w.now,
-      updatedAt: w.now,
-    })
-    .returning();
+  const values: typeof cases.$inferInsert = {
+    kind: opts.kind,
+    category: opts.category ?? null,
+    priority: opts.priority ?? 'P2',
+    state: 'open',
+    customerId: opts.customerId,
+    channel: opts.channel,
+    chatId: opts.chatId,
+    customerLang: opts.lang,
+    phone: opts.phone ?? null,
+    address: opts.address ?? null,
+    area: opts.area ?? null,
+    summary: opts.summary ?? null,
+    details: opts.details ?? {},
+    createdAt: w.now,
+    updatedAt: w.now,
+  };
+  // In a batch the cases opened in one round are one insert; RETURNING gives them in order.
+  const row = await viaBatch(w.tx, 'cases.open', values, async (all) =>
+    w.tx.insert(cases).values(all).returning(),
+  );
   await recordEvent(w, {
     caseId: row!.id,
     actorKind: 'customer',

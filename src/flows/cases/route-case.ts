@@ -1,6 +1,7 @@
-import { eq } from 'drizzle-orm';
+import { getTableColumns, sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { leastLoadedOnDuty, markAssigned, onDutyStaff } from '../org/duty.ts';
+import { viaBatch } from '../engine/batch.ts';
+import { markAssigned, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { renderCard } from './card.ts';
 import { recordEvent } from './events.ts';
@@ -14,6 +15,49 @@ export function teamFor(w: Pick<Work, 'deps'>, kind: string): string {
 }
 
 /**
+ * Gives cases to the on-duty member with the fewest open cases, ties to whoever waited longest
+ * since their last one. In a batch, the cases of one round are shared out together (the loads
+ * are read once per team and counted up as cases are given), and rounds follow one another, so
+ * each sees the assignments before it; no lock is held across transactions but the cases' rows.
+ */
+async function assignCase(w: Work, input: { caseId: number; teamId: string }): Promise<CaseRow> {
+  return viaBatch(
+    w.tx,
+    'cases.assign',
+    input,
+    async (all) => {
+      const picks: { case_id: number; team: string; staff: string | null }[] = [];
+      for (const teamId of new Set(all.map((a) => a.teamId))) {
+        // onDutyStaff orders by load, then by last assignment: the rank breaks ties from here on.
+        const members = (await onDutyStaff(w.tx, { teamId, now: w.now })).map((m, rank) => ({ ...m, rank }));
+        let rank = members.length;
+        for (const a of all.filter((x) => x.teamId === teamId)) {
+          const best = members.reduce<(typeof members)[number] | undefined>(
+            (b, m) =>
+              !b || m.openCases < b.openCases || (m.openCases === b.openCases && m.rank < b.rank) ? m : b,
+            undefined,
+          );
+          if (best) {
+            best.openCases++;
+            best.rank = rank++;
+          }
+          picks.push({ case_id: a.caseId, team: teamId, staff: best?.staffId ?? null });
+        }
+      }
+      const rows = (await w.tx
+        .update(cases)
+        .set({ teamId: sql`r.team`, assigneeId: sql`r.staff`, updatedAt: w.now })
+        .from(sql`json_to_recordset(${JSON.stringify(picks)}::json) as r(case_id int, team text, staff text)`)
+        .where(sql`${cases.id} = r.case_id`)
+        .returning(getTableColumns(cases))) as CaseRow[];
+      const byId = new Map(rows.map((r) => [r.id, r as CaseRow]));
+      return all.map((a) => byId.get(a.caseId)!);
+    },
+    { serial: true },
+  );
+}
+
+/**
  * Sends a case to a team: picks the on-duty member with the fewest open cases (round robin on
  * ties) as the suggested assignee, posts the card to the team's group chats and tells the
  * assignee privately. With `page` (a leak), every on-duty member is paged privately. A case
@@ -24,13 +68,7 @@ export async function routeCase(
   opts: { caseRow: CaseRow; teamId?: string; page?: boolean },
 ): Promise<CaseRow> {
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
-  // Picked and assigned by one statement: the next case of the same transaction (a batch)
-  // counts this one, and no lock is held across transactions but the case's own row.
-  const [row] = await w.tx
-    .update(cases)
-    .set({ teamId, assigneeId: leastLoadedOnDuty({ teamId, now: w.now }), updatedAt: w.now })
-    .where(eq(cases.id, opts.caseRow.id))
-    .returning();
+  const row = await assignCase(w, { caseId: opts.caseRow.id, teamId });
   const candidate = row!.assigneeId ? { staffId: row!.assigneeId } : undefined;
   if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
   const onDuty = opts.page ? await onDutyStaff(w.tx, { teamId, now: w.now }) : [];

@@ -1,6 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
 import { deadlines } from '../../db/schema/index.ts';
+import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 import { computeDue } from './calendar.ts';
 import type { Duration } from './duration.ts';

@@ -44,10 +44,14 @@ export class Batch {
   #maxWaitMs = 3;
 
   /** The coalescer of one kind of statement, created on first use. */
-  coalescer<I, O>(name: string, run: (inputs: I[]) => Promise<O[]>): Coalescer<I, O> {
+  coalescer<I, O>(
+    name: string,
+    run: (inputs: I[]) => Promise<O[]>,
+    opts: { serial?: boolean } = {},
+  ): Coalescer<I, O> {
     let c = this.#coalescers.get(name);
     if (!c) {
-      c = new Coalescer(run as (inputs: unknown[]) => Promise<unknown[]>, this);
+      c = new Coalescer(run as (inputs: unknown[]) => Promise<unknown[]>, this, opts);
       this.#coalescers.set(name, c);
     }
     return c as Coalescer<I, O>;
@@ -123,11 +127,14 @@ export function exclusive<T>(tx: object, fn: () => Promise<T>): Promise<T> {
 export class Coalescer<I, O> {
   readonly #run: (inputs: I[]) => Promise<O[]>;
   readonly #batch: Batch;
+  readonly #serial: boolean;
+  #previous: Promise<unknown> = Promise.resolve();
   #pending: { input: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
 
-  constructor(run: (inputs: I[]) => Promise<O[]>, batch: Batch) {
+  constructor(run: (inputs: I[]) => Promise<O[]>, batch: Batch, opts: { serial?: boolean } = {}) {
     this.#run = run;
     this.#batch = batch;
+    this.#serial = opts.serial ?? false;
   }
 
   call(input: I): Promise<O> {
@@ -142,8 +149,14 @@ export class Coalescer<I, O> {
     if (this.#pending.length === 0) return;
     const calls = this.#pending;
     this.#pending = [];
+    const inputs = calls.map((c) => c.input);
+    let round: Promise<O[]>;
+    if (this.#serial) {
+      round = this.#previous.then(() => this.#run(inputs));
+      this.#previous = round.catch(() => {});
+    } else round = this.#run(inputs);
     try {
-      const outputs = await this.#run(calls.map((c) => c.input));
+      const outputs = await round;
       calls.forEach((c, i) => {
         c.resolve(outputs[i] as O);
       });
@@ -179,9 +192,11 @@ export async function viaBatch<I, O>(
   name: string,
   input: I,
   many: (inputs: I[]) => Promise<O[]>,
+  /** Rounds run one after the other (each reads what the one before wrote). */
+  opts: { serial?: boolean } = {},
 ): Promise<O> {
   const batch = batches.get(tx);
-  if (batch) return batch.coalescer(name, many).call(input);
+  if (batch) return batch.coalescer(name, many, opts).call(input);
   return (await many([input]))[0] as O;
 }
 

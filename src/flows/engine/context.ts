@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { chatIdentities, customers } from '../../db/schema/index.ts';
-import { viaBatch } from './batch.ts';
+import { chatIdentities } from '../../db/schema/index.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { Work } from '../work.ts';
+import { viaBatch } from './batch.ts';
 import type { TextKey, TextParams } from './catalogue.ts';
 import type { InboundMessage, Lang, Reply } from './message.ts';
 
@@ -60,17 +60,31 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
         customerId = existing;
         return customerId;
       }
-      const [created] = await w.tx
-        .insert(customers)
-        .values({ name: msg.sender.name ?? null, lang, createdAt: w.now, updatedAt: w.now })
-        .returning({ id: customers.id });
-      await w.tx.insert(chatIdentities).values({
-        channel: msg.channel,
-        externalUserId: msg.sender.id,
-        customerId: created!.id,
-        createdAt: w.now,
-      });
-      customerId = created!.id;
+      customerId = await viaBatch(
+        w.tx,
+        'customer.create',
+        { n: 0, channel: msg.channel, id: msg.sender.id, name: msg.sender.name ?? null, lang },
+        async (all) => {
+          // The customers and their chat identities in one statement; ids drawn first, in order.
+          const at = w.now.toISOString();
+          const rows = await w.tx.execute<{ n: number; id: string | number }>(sql`
+            with input as (
+              select * from json_to_recordset(${JSON.stringify(all.map((c, n) => ({ ...c, n })))}::json)
+                as r(n int, channel text, id text, name text, lang text)),
+            ids as (select n, nextval(pg_get_serial_sequence('customers', 'id')) as customer_id from input),
+            c as (
+              insert into customers (id, name, lang, created_at, updated_at) overriding system value
+              select ids.customer_id, input.name, input.lang, ${at}::timestamptz, ${at}::timestamptz
+              from input join ids using (n)),
+            i as (
+              insert into chat_identities (channel, external_user_id, customer_id, created_at)
+              select input.channel, input.id, ids.customer_id, ${at}::timestamptz
+              from input join ids using (n))
+            select n, customer_id as id from ids`);
+          const byN = new Map([...rows].map((r) => [Number(r.n), Number(r.id)]));
+          return all.map((_, n) => byN.get(n)!);
+        },
+      );
       return customerId;
     },
   };

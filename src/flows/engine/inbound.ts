@@ -187,7 +187,11 @@ export async function receiveBatch(
       const now = deps.clock.now();
       const results: Received[] = new Array(msgs.length);
       // Stored as processed at once: if handling fails, the whole transaction is undone.
-      const inserted = await tx.execute<{ id: string | number; channel: string; channel_message_id: string }>(sql`
+      const inserted = await tx.execute<{
+        id: string | number;
+        channel: string;
+        channel_message_id: string;
+      }>(sql`
         insert into inbound_messages (channel, channel_message_id, chat_id, sender_id, payload, received_at, processed_at, attempts)
         select r.channel, r.channel_message_id, r.chat_id, r.sender_id, r.payload, r.received_at, ${now.toISOString()}::timestamptz, 1
         from json_to_recordset(${JSON.stringify(
@@ -241,7 +245,8 @@ export async function receiveBatch(
       );
       const failure = settled.find((s) => s.status === 'rejected');
       if (failure) throw failure.reason;
-      for (const f of fresh) results[f.i] = { id: f.id, duplicate: false, status: 'processed', effects: f.effects };
+      for (const f of fresh)
+        results[f.i] = { id: f.id, duplicate: false, status: 'processed', effects: f.effects };
       return results;
     });
   } catch (err) {

@@ -135,7 +135,11 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   // A menu button works wherever it is pressed: it starts that service afresh.
   const menuAction = msg.action?.startsWith('m:') ? msg.action : null;
   if (menuAction) return runMenuItem(ctx, services, key, menuAction.slice(2));
-  if (msg.action && !msg.action.startsWith('c:') && (await exclusive(ctx.tx, () => services.customerAction(ctx, key, msg.action!))))
+  if (
+    msg.action &&
+    !msg.action.startsWith('c:') &&
+    (await exclusive(ctx.tx, () => services.customerAction(ctx, key, msg.action!)))
+  )
     return;
   if (pos) return answer(ctx, key, pos, row!);
 

@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { teamMembers } from '../../db/schema/index.ts';
+import { viaBatch } from '../engine/batch.ts';
 
 const SHANGHAI_OFFSET_MS = 8 * 3600_000;
 
@@ -21,15 +22,6 @@ export async function onDutyStaff(
 ): Promise<{ staffId: string; openCases: number }[]> {
   const rows = await tx.execute<{ staff_id: string; open_cases: number }>(onDutyQuery(opts));
   return rows.map((r) => ({ staffId: r.staff_id, openCases: r.open_cases }));
-}
-
-/**
- * The member `onDutyStaff` would put first, as a scalar subquery: an update that sets a case's
- * assignee to it picks and assigns in one statement, so the next pick in the same transaction
- * (another case of a batch) already counts this one.
- */
-export function leastLoadedOnDuty(opts: { teamId: string; now: Date }): SQL {
-  return sql`(select staff_id from (${onDutyQuery(opts)}) as duty limit 1)`;
 }
 
 function onDutyQuery(opts: { teamId: string; now: Date }): SQL {
@@ -64,10 +56,14 @@ export async function markAssigned(
   tx: DbOrTx,
   opts: { teamId: string; staffId: string; now: Date },
 ): Promise<void> {
-  await tx.execute(sql`
-    update ${teamMembers} set last_assigned_at = ${opts.now.toISOString()}::timestamptz
-    where (team_id, staff_id) in (
-      select team_id, staff_id from ${teamMembers}
-      where team_id = ${opts.teamId} and staff_id = ${opts.staffId}
-      for update skip locked)`);
+  await viaBatch(tx, 'team.markAssigned', { team: opts.teamId, staff: opts.staffId }, async (all) => {
+    await tx.execute(sql`
+      update ${teamMembers} set last_assigned_at = ${opts.now.toISOString()}::timestamptz
+      where (team_id, staff_id) in (
+        select m.team_id, m.staff_id from ${teamMembers} m
+        join json_to_recordset(${JSON.stringify(all)}::json) as r(team text, staff text)
+          on m.team_id = r.team and m.staff_id = r.staff
+        for update of m skip locked)`);
+    return all.map(() => undefined);
+  });
 }

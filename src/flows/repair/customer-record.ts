@@ -1,6 +1,6 @@
 import { inArray, sql } from 'drizzle-orm';
-import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
 import { customers } from '../../db/schema/index.ts';
+import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
 import type { Context } from '../engine/context.ts';
 
 /** What we already know of the customer (their last address and phone), to offer instead of asking. */

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboundPipeline } from '../../../src/bot/pipeline.ts';
 import { cases, dialogues, inboundMessages, outbox } from '../../../src/db/schema/index.ts';
 import { ManualClock } from '../../../src/flows/clock.ts';
-import type { InboundMessage } from '../../../src/flows/engine/message.ts';
-import type { Reply } from '../../../src/flows/engine/message.ts';
+import type { InboundMessage, Reply } from '../../../src/flows/engine/message.ts';
 import { startTestBot, type TestBot } from '../../fixtures/harness.ts';
 import { twoTeamPolicy } from '../../fixtures/policy.ts';
 
@@ -64,9 +63,7 @@ describe('messages arriving together share a transaction (group commit)', () => 
 
     const users = Array.from({ length: 40 }, (_, i) => `crowd${i}`);
     for (const [step, body] of FAULT.entries())
-      await Promise.all(
-        users.map((u) => bot.pipeline.receiveAndProcess(message(u, `${u}-${step}`, body))),
-      );
+      await Promise.all(users.map((u) => bot.pipeline.receiveAndProcess(message(u, `${u}-${step}`, body))));
 
     for (const u of users) expect(shape(await repliesTo(`c-${u}`))).toEqual(expected);
     const [crowd] = await db().select({ n: count() }).from(cases).where(like(cases.chatId, 'c-crowd%'));
@@ -97,7 +94,14 @@ describe('messages arriving together share a transaction (group commit)', () => 
     ];
     const results = await Promise.all(msgs.map((m) => bot.pipeline.receiveAndProcess(m)));
     expect(results.filter((r) => !r.duplicate)).toHaveLength(3);
-    expect(new Set(results.slice(0, 4).filter((_, i) => i !== 2).map((r) => r.id)).size).toBe(1);
+    expect(
+      new Set(
+        results
+          .slice(0, 4)
+          .filter((_, i) => i !== 2)
+          .map((r) => r.id),
+      ).size,
+    ).toBe(1);
     expect(await repliesTo('c-dup')).toHaveLength(1);
     const again = await bot.pipeline.receiveAndProcess(msgs[0]!);
     expect(again.duplicate).toBe(true);
@@ -106,7 +110,9 @@ describe('messages arriving together share a transaction (group commit)', () => 
 
   it("one sender's messages handed in together are handled one after the other, in order", async () => {
     await Promise.all(
-      FAULT.slice(0, 3).map((body, i) => bot.pipeline.receiveAndProcess(message('hasty', `hasty-${i}`, body))),
+      FAULT.slice(0, 3).map((body, i) =>
+        bot.pipeline.receiveAndProcess(message('hasty', `hasty-${i}`, body)),
+      ),
     );
     const [row] = await db().select().from(dialogues).where(eq(dialogues.userId, 'hasty'));
     expect(row!.step).toBe('phone');
