@@ -53,6 +53,7 @@ const args = benchArgs('usage: npm run bench:inbound -- [options]', {
     help: 'customers through the HTTP API (8 POSTs each; the bench lifts the per-address send limit)',
   },
   warmup: { type: 'number', default: 30, help: 'customers walked through first, not measured' },
+  top: { type: 'number', default: 8, help: 'statements listed by how often they were sent' },
   'no-pgbench': { type: 'boolean', default: false, help: 'skip the pgbench ceiling' },
 });
 
@@ -211,7 +212,7 @@ try {
   );
   say(
     `  statements sent per message: ${per(sent.total)}; most sent: ${sent
-      .top(Number(process.env.BENCH_TOP ?? 8))
+      .top(args.top)
       .map(([text, n]) => `${per(n)}× ${text.slice(0, 48)}`)
       .join(' | ')}`,
   );
