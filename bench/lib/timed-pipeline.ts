@@ -1,18 +1,15 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { InboundPipeline, type PipelineOptions } from '../../src/bot/pipeline.ts';
-import type { Effects, Kicker } from '../../src/flows/engine/effects.ts';
 import type { InboundMessage } from '../../src/flows/engine/message.ts';
 import type { Runtime } from '../../src/runtime.ts';
 
 /**
  * Timestamps (performance.now(), ms) of one message through the pipeline:
  * - `handed`: given to `receive` / `receiveAndProcess`;
- * - `stored`: the inbound row is committed (for `receive`; `receiveAndProcess` stores and handles in
- *   one transaction, so there it equals `committed`);
- * - `committed`: the processing transaction, with the replies in the outbox, is committed
- *   (the pipeline wakes the workers only after commit, so this is when the kicker is called);
- * - `done`: the wake-up is sent too (outbox channel look-up + BullMQ addBulk): when
- *   `receiveAndProcess` resolves.
+ * - `stored`: the inbound row is committed (stored and handled in one transaction: the same
+ *   moment as `committed`);
+ * - `committed`: the transaction holding its replies in the outbox is committed (the pipeline
+ *   reports it before it wakes the workers);
+ * - `done`: the wake-up is sent too (BullMQ addBulk): when `receiveAndProcess` resolves.
  */
 export interface MessageTiming {
   key: string;
@@ -23,11 +20,9 @@ export interface MessageTiming {
   outboxRows: number;
 }
 
-const current = new AsyncLocalStorage<MessageTiming>();
-
 /**
- * The real InboundPipeline, measured from outside: `process` and the kicker are wrapped, the code
- * in between is the bot's. Timings are kept by the channel message id until taken.
+ * The real InboundPipeline, measured from outside through its `onCommitted` hook; the code in
+ * between is the bot's. Timings are kept by the channel message id until taken.
  */
 export class TimedPipeline extends InboundPipeline {
   readonly #timings = new Map<string, MessageTiming>();
@@ -37,49 +32,29 @@ export class TimedPipeline extends InboundPipeline {
     rt: Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'> & Partial<Pick<Runtime, 'env'>>,
     opts: PipelineOptions = {},
   ) {
-    super(
-      { ...rt, kicker: timedKicker(rt.kicker) },
-      {
-        ...opts,
-        onCommitted: (msgs) => {
-          const at = performance.now();
-          for (const m of msgs) {
-            const t = this.#timings.get(m.channelMessageId);
-            if (t) t.committed ??= at;
+    super(rt, {
+      ...opts,
+      onCommitted: (msgs) => {
+        const at = performance.now();
+        for (const m of msgs) {
+          const t = this.#timings.get(m.channelMessageId);
+          if (t) {
+            t.committed ??= at;
+            t.stored ??= at;
           }
-        },
+        }
       },
-    );
-  }
-
-  /**
-   * One transaction stores and handles the message here, so `stored` is the same moment as
-   * `committed` (the store's own share of the time is inside the transaction).
-   */
-  override receiveAndProcess(msg: InboundMessage, opts: { kick?: boolean } = {}) {
-    const t = this.#begin(msg);
-    return current.run(t, async () => {
-      try {
-        const result = await super.receiveAndProcess(msg, opts);
-        t.outboxRows = result.effects.outboxIds.length;
-        t.committed ??= performance.now();
-        t.stored ??= t.committed;
-        return result;
-      } finally {
-        this.#finish(t);
-      }
     });
   }
 
-  override async process(id: number, opts: { kick?: boolean } = {}): Promise<Effects> {
-    const t = current.getStore();
-    if (t) t.stored = performance.now();
+  override async receiveAndProcess(msg: InboundMessage, opts: { kick?: boolean } = {}) {
+    const t = this.#begin(msg);
     try {
-      const effects = await super.process(id, opts);
-      if (t) t.outboxRows = effects.outboxIds.length;
-      return effects;
+      const result = await super.receiveAndProcess(msg, opts);
+      t.outboxRows = result.effects.outboxIds.length;
+      return result;
     } finally {
-      if (t) this.#finish(t);
+      this.#finish(t);
     }
   }
 
@@ -115,14 +90,4 @@ export class TimedPipeline extends InboundPipeline {
     this.#timings.set(msg.channelMessageId, t);
     return t;
   }
-}
-
-function timedKicker(inner: Kicker): Kicker {
-  return {
-    async kick(effects) {
-      const t = current.getStore();
-      if (t) t.committed = performance.now();
-      await inner.kick(effects);
-    },
-  };
 }

@@ -1,5 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { viaBatch } from '../engine/batch.ts';
+import { inJson, viaBatch } from '../engine/batch.ts';
 import type { Channel, Lang } from '../engine/message.ts';
 import type { Work } from '../work.ts';
 import { recordEvent } from './events.ts';
@@ -43,9 +44,45 @@ export async function openCase(
     updatedAt: w.now,
   };
   // In a batch the cases opened in one round are one insert; RETURNING gives them in order.
-  const row = await viaBatch(w.tx, 'cases.open', values, async (all) =>
-    w.tx.insert(cases).values(all).returning(),
-  );
+  const row = await viaBatch(w.tx, 'cases.open', values, async (all) => {
+    if (all.length === 1) return w.tx.insert(cases).values(all).returning();
+    // Several: one insert with the rows as JSON, in order (ids ascend with it), then read back.
+    const inserted = await w.tx.execute<{ id: number }>(sql`
+      insert into cases (kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
+                         phone, address, area, summary, details, created_at, updated_at)
+      select r.kind, r.category, r.priority, r.state, r.customer_id, r.channel, r.chat_id, r.customer_lang,
+             r.phone, r.address, r.area, r.summary, r.details, r.created_at, r.updated_at
+      from json_to_recordset(${JSON.stringify(
+        all.map((v) => ({
+          kind: v.kind,
+          category: v.category,
+          priority: v.priority,
+          state: v.state,
+          customer_id: v.customerId,
+          channel: v.channel,
+          chat_id: v.chatId,
+          customer_lang: v.customerLang,
+          phone: v.phone,
+          address: v.address,
+          area: v.area,
+          summary: v.summary,
+          details: v.details,
+          created_at: (v.createdAt as Date).toISOString(),
+          updated_at: (v.updatedAt as Date).toISOString(),
+        })),
+      )}::json)
+        as r(kind text, category text, priority text, state text, customer_id int, channel text, chat_id text,
+             customer_lang text, phone text, address text, area text, summary text, details jsonb,
+             created_at timestamptz, updated_at timestamptz)
+      returning id`);
+    const ids = [...inserted].map((r) => Number(r.id)).sort((a, b) => a - b);
+    const rows = await w.tx
+      .select()
+      .from(cases)
+      .where(inJson(cases.id, ids, 'int'));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id)!);
+  });
   await recordEvent(w, {
     caseId: row!.id,
     actorKind: 'customer',

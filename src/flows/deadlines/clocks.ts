@@ -1,6 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { deadlines } from '../../db/schema/index.ts';
-import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
+import { distinctRounds, groupedBy, inJson, viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 import { computeDue } from './calendar.ts';
 import type { Duration } from './duration.ts';
@@ -43,29 +43,43 @@ export async function startClock(
     metAt: null,
   };
   const row = await viaBatch(w.tx, 'clocks.start', values, async (all) => {
-    const out = new Map<string, DeadlineRow>();
-    // A clock (case + kind) started twice in one round goes in two statements, in order.
-    for (const round of distinctRounds(all, (v) => `${v.caseId}:${v.kind}`)) {
-      const rows = await w.tx
+    if (all.length === 1)
+      return w.tx
         .insert(deadlines)
-        .values(round)
-        .onConflictDoUpdate({
-          target: [deadlines.caseId, deadlines.kind],
-          set: {
-            dueAt: sql`excluded.due_at`,
-            nextAt: sql`excluded.next_at`,
-            state: sql`excluded.state`,
-            level: sql`excluded.level`,
-            startedAt: sql`excluded.started_at`,
-            breachReason: null,
-            breachedAt: null,
-            metAt: null,
-          },
-        })
+        .values(all)
+        .onConflictDoUpdate({ target: [deadlines.caseId, deadlines.kind], set: all[0]! })
         .returning();
-      for (const r of rows) out.set(`${r.caseId}:${r.kind}`, r);
+    // Several: one upsert with the rows as JSON (a clock started twice in one round goes in two
+    // statements, in order), then the rows read back, all by statements of a fixed text.
+    const ids: number[] = [];
+    for (const round of distinctRounds(all, (v) => `${v.caseId}:${v.kind}`)) {
+      const rows = await w.tx.execute<{ id: number }>(sql`
+        insert into deadlines (case_id, kind, due_at, next_at, state, level, started_at)
+        select r.case_id, r.kind, r.due_at, r.next_at, r.state, r.level, r.started_at
+        from json_to_recordset(${JSON.stringify(
+          round.map((v) => ({
+            case_id: v.caseId,
+            kind: v.kind,
+            due_at: v.dueAt.toISOString(),
+            next_at: v.nextAt.toISOString(),
+            state: v.state,
+            level: v.level,
+            started_at: v.startedAt.toISOString(),
+          })),
+        )}::json)
+          as r(case_id int, kind text, due_at timestamptz, next_at timestamptz, state text, level int, started_at timestamptz)
+        on conflict (case_id, kind) do update set
+          due_at = excluded.due_at, next_at = excluded.next_at, state = excluded.state, level = excluded.level,
+          started_at = excluded.started_at, breach_reason = null, breached_at = null, met_at = null
+        returning id`);
+      for (const r of rows) ids.push(Number(r.id));
     }
-    return all.map((v) => out.get(`${v.caseId}:${v.kind}`)!);
+    const rows = await w.tx
+      .select()
+      .from(deadlines)
+      .where(inJson(deadlines.id, ids, 'int'));
+    const byClock = new Map(rows.map((r) => [`${r.caseId}:${r.kind}`, r]));
+    return all.map((v) => byClock.get(`${v.caseId}:${v.kind}`)!);
   });
   w.effects.deadlines.push({ id: row.id, nextAt });
   return row;
@@ -107,7 +121,7 @@ export async function runningClocks(w: Pick<Work, 'tx'>, caseId: number): Promis
     const rows = await w.tx
       .select()
       .from(deadlines)
-      .where(and(inArray(deadlines.caseId, ids), eq(deadlines.state, 'running')))
+      .where(and(inJson(deadlines.caseId, ids, 'int'), eq(deadlines.state, 'running')))
       .orderBy(sql`${deadlines.dueAt} asc`, deadlines.id);
     return groupedBy(ids, rows, (r) => r.caseId);
   });

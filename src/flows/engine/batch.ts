@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 
 /**
  * A batch: several inbound messages (each of a different user and chat) handled concurrently in
@@ -75,9 +75,15 @@ export class Batch {
     for (const c of this.#coalescers.values()) c.flush();
   }
 
-  /** Runs `fn` while no other handler of the batch runs an exclusive section (re-entrant). */
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (holder.getStore() === this) return fn();
+  /** The message whose handler runs an exclusive section now. */
+  #holder: object | null = null;
+
+  /**
+   * Runs `fn` while no other handler of the batch runs an exclusive section. Re-entrant for the
+   * same message (`owner`), so an exclusive section may call code that asks for one again.
+   */
+  async exclusive<T>(owner: object, fn: () => Promise<T>): Promise<T> {
+    if (this.#holder === owner) return fn();
     const previous = this.#tail;
     let release!: () => void;
     this.#tail = new Promise((resolve) => {
@@ -87,15 +93,16 @@ export class Batch {
     this.#check();
     await previous;
     this.#waitingLock--;
+    this.#holder = owner;
     try {
-      return await holder.run(this, fn);
+      return await fn();
     } finally {
+      this.#holder = null;
       release();
     }
   }
 }
 
-const holder = new AsyncLocalStorage<Batch>();
 const batches = new WeakMap<object, Batch>();
 
 /** Marks a transaction as a batch's; its statements may then be coalesced. */
@@ -112,11 +119,11 @@ export function batchOf(tx: object): Batch | undefined {
 
 /**
  * Runs `fn` alone among the handlers of the transaction's batch (outside a batch there is nothing
- * to wait for: the transaction handles one message).
+ * to wait for: the transaction handles one message). The message identifies the handler.
  */
-export function exclusive<T>(tx: object, fn: () => Promise<T>): Promise<T> {
-  const batch = batches.get(tx);
-  return batch ? batch.exclusive(fn) : fn();
+export function exclusive<T>(ctx: { tx: object; msg: object }, fn: () => Promise<T>): Promise<T> {
+  const batch = batches.get(ctx.tx);
+  return batch ? batch.exclusive(ctx.msg, fn) : fn();
 }
 
 /**
@@ -210,4 +217,17 @@ export function groupedBy<K, R>(keys: K[], rows: R[], keyOf: (row: R) => K): R[]
     else groups.set(k, [r]);
   }
   return keys.map((k) => groups.get(k) ?? []);
+}
+
+/**
+ * `column in (…values)` with the values as one JSON parameter: the statement's text is the same
+ * for any number of values, so PostgreSQL and the driver prepare it once (an `in ($1, $2, …)`
+ * list is a new statement for every length, and costs a round trip to prepare each time).
+ */
+export function inJson(
+  column: SQLWrapper,
+  values: (string | number)[],
+  type: 'text' | 'int' | 'bigint',
+): SQL {
+  return sql`${column} in (select value::${sql.raw(type)} from json_array_elements_text(${JSON.stringify(values)}::json))`;
 }

@@ -123,7 +123,7 @@ export async function answer(ctx: Context, key: DialogueKey, pos: Position, row:
   if ('done' in outcome) {
     await clearDialogue(ctx.tx, key);
     const complete = () => pos.flow.complete(ctx, outcome.data);
-    return pos.flow.exclusive ? exclusive(ctx.tx, complete) : complete();
+    return pos.flow.exclusive ? exclusive(ctx, complete) : complete();
   }
   await ask(ctx, key, {
     ...pos,

@@ -15,7 +15,7 @@ export async function handleMessage(w: Work, services: Services, msg: InboundMes
   if (msg.chatKind === 'group') {
     const staff = await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
     // Staff act on shared cases: one at a time within a batch.
-    await exclusive(w.tx, () => services.group(ctx, staff));
+    await exclusive(ctx, () => services.group(ctx, staff));
   } else {
     await routePrivate(ctx, services);
   }

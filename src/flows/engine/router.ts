@@ -82,7 +82,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   const { msg } = ctx;
   const staff = await findStaffByIdentity(ctx.tx, msg.channel, msg.sender.id);
   // What touches shared rows (cases, codes, alarms) runs alone within a batch (see batch.ts).
-  if (await exclusive(ctx.tx, () => services.staffCommand(ctx, staff))) return;
+  if (await exclusive(ctx, () => services.staffCommand(ctx, staff))) return;
 
   const key: DialogueKey = { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id };
   await lockDialogue(ctx.tx, key);
@@ -112,7 +112,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   // A leak mentioned anywhere jumps to the emergency path. While giving the leak's own details,
   // an answer with digits is taken as the address ("漏气，文三路 5 号"); without, as another alarm.
   if (mentionsLeak(text, ctx.deps.policy.leakWords) && (pos?.flow.id !== 'leak' || !/\d/.test(text)))
-    return exclusive(ctx.tx, () => services.leak(ctx, key));
+    return exclusive(ctx, () => services.leak(ctx, key));
 
   switch (globalIntent({ text, action: msg.action })) {
     case 'cancel':
@@ -122,7 +122,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
       return pos ? stepBack(ctx, key, pos) : showMenu(ctx, services, key);
     case 'human':
       await clearDialogue(ctx.tx, key);
-      return exclusive(ctx.tx, () => services.handoff(ctx, key, pos));
+      return exclusive(ctx, () => services.handoff(ctx, key, pos));
     case 'help':
       ctx.say(ctx.text('help.text'));
       return pos ? ask(ctx, key, pos) : showMenu(ctx, services, key);
@@ -138,7 +138,7 @@ export async function routePrivate(ctx: Context, services: Services): Promise<vo
   if (
     msg.action &&
     !msg.action.startsWith('c:') &&
-    (await exclusive(ctx.tx, () => services.customerAction(ctx, key, msg.action!)))
+    (await exclusive(ctx, () => services.customerAction(ctx, key, msg.action!)))
   )
     return;
   if (pos) return answer(ctx, key, pos, row!);

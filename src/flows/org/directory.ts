@@ -1,7 +1,7 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { staff, staffIdentities, teamChats, teamMembers, teams } from '../../db/schema/index.ts';
-import { batchOf, groupedBy, viaBatch } from '../engine/batch.ts';
+import { batchOf, groupedBy, inJson, viaBatch } from '../engine/batch.ts';
 import type { Channel } from '../engine/message.ts';
 
 export type StaffRow = typeof staff.$inferSelect;
@@ -62,7 +62,10 @@ export async function findTeam(tx: DbOrTx, teamId: string): Promise<TeamRow | nu
 
 export async function findStaff(tx: DbOrTx, staffId: string): Promise<StaffRow | null> {
   return viaBatch(tx, 'staff.byId', staffId, async (ids) => {
-    const rows = await tx.select().from(staff).where(inArray(staff.id, ids));
+    const rows = await tx
+      .select()
+      .from(staff)
+      .where(inJson(staff.id, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.id).map((g) => g[0] ?? null);
   });
 }
@@ -73,7 +76,10 @@ export async function teamChatsOf(
   teamId: string,
 ): Promise<{ channel: Channel; chatId: string }[]> {
   return viaBatch(tx, 'team.chats', teamId, async (ids) => {
-    const rows = await tx.select().from(teamChats).where(inArray(teamChats.teamId, ids));
+    const rows = await tx
+      .select()
+      .from(teamChats)
+      .where(inJson(teamChats.teamId, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.teamId).map((g) =>
       g.map((r) => ({ channel: r.channel as Channel, chatId: r.chatId })),
     );
@@ -94,7 +100,10 @@ export async function identitiesOf(
   staffId: string,
 ): Promise<{ channel: Channel; externalUserId: string }[]> {
   return viaBatch(tx, 'staff.identities', staffId, async (ids) => {
-    const rows = await tx.select().from(staffIdentities).where(inArray(staffIdentities.staffId, ids));
+    const rows = await tx
+      .select()
+      .from(staffIdentities)
+      .where(inJson(staffIdentities.staffId, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.staffId).map((g) =>
       g.map((r) => ({ channel: r.channel as Channel, externalUserId: r.externalUserId })),
     );

@@ -1,6 +1,6 @@
-import { inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { customers } from '../../db/schema/index.ts';
-import { distinctRounds, groupedBy, viaBatch } from '../engine/batch.ts';
+import { distinctRounds, groupedBy, inJson, viaBatch } from '../engine/batch.ts';
 import type { Context } from '../engine/context.ts';
 
 /** What we already know of the customer (their last address and phone), to offer instead of asking. */
@@ -10,7 +10,7 @@ export async function knownContact(ctx: Context): Promise<{ phone: string | null
     const rows = await ctx.tx
       .select({ id: customers.id, phone: customers.phone, address: customers.address })
       .from(customers)
-      .where(inArray(customers.id, ids));
+      .where(inJson(customers.id, ids, 'int'));
     return groupedBy(ids, rows, (r) => r.id).map((g) => g[0]);
   });
   return { phone: row?.phone ?? null, address: row?.address ?? null };

@@ -1,7 +1,14 @@
 import { and, asc, count, countDistinct, eq, isNotNull, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboundPipeline } from '../../../src/bot/pipeline.ts';
-import { cases, dialogues, inboundMessages, outbox } from '../../../src/db/schema/index.ts';
+import {
+  caseEvents,
+  cases,
+  deadlines,
+  dialogues,
+  inboundMessages,
+  outbox,
+} from '../../../src/db/schema/index.ts';
 import { ManualClock } from '../../../src/flows/clock.ts';
 import type { InboundMessage, Reply } from '../../../src/flows/engine/message.ts';
 import { startTestBot, type TestBot } from '../../fixtures/harness.ts';
@@ -68,6 +75,34 @@ describe('messages arriving together share a transaction (group commit)', () => 
     for (const u of users) expect(shape(await repliesTo(`c-${u}`))).toEqual(expected);
     const [crowd] = await db().select({ n: count() }).from(cases).where(like(cases.chatId, 'c-crowd%'));
     expect(crowd!.n).toBe(40);
+    // Cases and clocks written by the batched statements hold what the single path writes.
+    const [alone] = await db().select().from(cases).where(eq(cases.chatId, 'c-alone'));
+    const [one] = await db().select().from(cases).where(eq(cases.chatId, 'c-crowd7'));
+    const strip = (c: typeof alone) => ({ ...c, id: 0, customerId: 0, chatId: '', assigneeId: '' });
+    expect(strip(one!)).toEqual(strip(alone!));
+    const clocksOf = async (caseId: number) =>
+      (
+        await db().select().from(deadlines).where(eq(deadlines.caseId, caseId)).orderBy(asc(deadlines.kind))
+      ).map((d) => ({ ...d, id: 0, caseId: 0 }));
+    expect(await clocksOf(one!.id)).toEqual(await clocksOf(alone!.id));
+    expect(await clocksOf(one!.id)).toHaveLength(3);
+    const eventsOf = async (caseId: number) =>
+      (
+        await db().select().from(caseEvents).where(eq(caseEvents.caseId, caseId)).orderBy(asc(caseEvents.id))
+      ).map((e) => [e.type, e.actorKind]);
+    expect(await eventsOf(one!.id)).toEqual(await eventsOf(alone!.id));
+    expect((await eventsOf(one!.id)).length).toBeGreaterThanOrEqual(2);
+    // The group card and the assignee's private copy, as for the customer alone.
+    const [cards] = await db()
+      .select({ n: count() })
+      .from(outbox)
+      .where(and(eq(outbox.caseId, one!.id)));
+    const [aloneCards] = await db()
+      .select({ n: count() })
+      .from(outbox)
+      .where(and(eq(outbox.caseId, alone!.id)));
+    expect(cards!.n).toBe(aloneCards!.n);
+    expect(cards!.n).toBeGreaterThanOrEqual(1);
     // Fewest open cases first, even among cases opened by the same transaction: 41 cases, 21 + 20.
     const load = await db()
       .select({ assignee: cases.assigneeId, n: count() })
