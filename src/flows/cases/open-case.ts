@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { inJson, viaBatch } from '../engine/batch.ts';
+import { rowOf, viaBatch } from '../engine/batch.ts';
 import type { Channel, Lang } from '../engine/message.ts';
 import type { Work } from '../work.ts';
 import { recordEvent } from './events.ts';
@@ -47,7 +47,7 @@ export async function openCase(
   const row = await viaBatch(w.tx, 'cases.open', values, async (all) => {
     if (all.length === 1) return w.tx.insert(cases).values(all).returning();
     // Several: one insert with the rows as JSON, in order (ids ascend with it), then read back.
-    const inserted = await w.tx.execute<{ id: number }>(sql`
+    const inserted = await w.tx.execute<Record<string, unknown>>(sql`
       insert into cases (kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
                          phone, address, area, summary, details, created_at, updated_at)
       select r.kind, r.category, r.priority, r.state, r.customer_id, r.channel, r.chat_id, r.customer_lang,
@@ -74,14 +74,8 @@ export async function openCase(
         as r(kind text, category text, priority text, state text, customer_id int, channel text, chat_id text,
              customer_lang text, phone text, address text, area text, summary text, details jsonb,
              created_at timestamptz, updated_at timestamptz)
-      returning id`);
-    const ids = [...inserted].map((r) => Number(r.id)).sort((a, b) => a - b);
-    const rows = await w.tx
-      .select()
-      .from(cases)
-      .where(inJson(cases.id, ids, 'int'));
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    return ids.map((id) => byId.get(id)!);
+      returning *`);
+    return [...inserted].map((r) => rowOf(cases, r)).sort((a, b) => a.id - b.id);
   });
   await recordEvent(w, {
     caseId: row!.id,

@@ -1,6 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { deadlines } from '../../db/schema/index.ts';
-import { distinctRounds, groupedBy, inJson, viaBatch } from '../engine/batch.ts';
+import { distinctRounds, groupedBy, inJson, rowOf, viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 import { computeDue } from './calendar.ts';
 import type { Duration } from './duration.ts';
@@ -50,10 +50,10 @@ export async function startClock(
         .onConflictDoUpdate({ target: [deadlines.caseId, deadlines.kind], set: all[0]! })
         .returning();
     // Several: one upsert with the rows as JSON (a clock started twice in one round goes in two
-    // statements, in order), then the rows read back, all by statements of a fixed text.
-    const ids: number[] = [];
+    // statements, in order), by a statement of a fixed text.
+    const byClock = new Map<string, DeadlineRow>();
     for (const round of distinctRounds(all, (v) => `${v.caseId}:${v.kind}`)) {
-      const rows = await w.tx.execute<{ id: number }>(sql`
+      const rows = await w.tx.execute<Record<string, unknown>>(sql`
         insert into deadlines (case_id, kind, due_at, next_at, state, level, started_at)
         select r.case_id, r.kind, r.due_at, r.next_at, r.state, r.level, r.started_at
         from json_to_recordset(${JSON.stringify(
@@ -71,14 +71,12 @@ export async function startClock(
         on conflict (case_id, kind) do update set
           due_at = excluded.due_at, next_at = excluded.next_at, state = excluded.state, level = excluded.level,
           started_at = excluded.started_at, breach_reason = null, breached_at = null, met_at = null
-        returning id`);
-      for (const r of rows) ids.push(Number(r.id));
+        returning *`);
+      for (const raw of rows) {
+        const r = rowOf(deadlines, raw);
+        byClock.set(`${r.caseId}:${r.kind}`, r);
+      }
     }
-    const rows = await w.tx
-      .select()
-      .from(deadlines)
-      .where(inJson(deadlines.id, ids, 'int'));
-    const byClock = new Map(rows.map((r) => [`${r.caseId}:${r.kind}`, r]));
     return all.map((v) => byClock.get(`${v.caseId}:${v.kind}`)!);
   });
   w.effects.deadlines.push({ id: row.id, nextAt });

@@ -143,26 +143,15 @@ export const repairFlow = defineFlow<RepairData>({
       summary: data.description ?? null,
       details: { photos: data.photos ?? [], preferredTime: data.time ?? null },
     });
-    await rememberContact(ctx, { phone: data.phone, address: data.address });
     const clocks = policy.deadlines.repair;
-    const confirm = await startClock(ctx, {
-      caseId: caseRow.id,
-      kind: 'confirm',
-      duration: clocks.confirm,
-      remind: true,
-    });
-    const handle = await startClock(ctx, {
-      caseId: caseRow.id,
-      kind: 'handle',
-      duration: clocks.handle,
-      remind: true,
-    });
-    const repair = await startClock(ctx, {
-      caseId: caseRow.id,
-      kind: 'repair',
-      duration: clocks.repair,
-      remind: true,
-    });
+    const clock = (kind: 'confirm' | 'handle' | 'repair') =>
+      startClock(ctx, { caseId: caseRow.id, kind, duration: clocks[kind], remind: true });
+    // One after the other: in a batch each is one statement for every case of the round (a batch
+    // sends its statements when each handler waits for one; see batch.ts).
+    await rememberContact(ctx, { phone: data.phone, address: data.address });
+    const confirm = await clock('confirm');
+    const handle = await clock('handle');
+    const repair = await clock('repair');
     await routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area) });
     ctx.say(
       ctx.text('repair.opened', {
