@@ -122,11 +122,17 @@ export class InboundPipeline {
       const batch = this.#take();
       if (batch.length === 0) return;
       this.#running++;
-      void this.#run(batch).finally(() => {
+      let released = false;
+      // The slot (a pool connection) is free once the transaction is over; the wake-up after it
+      // only talks to Redis.
+      const release = () => {
+        if (released) return;
+        released = true;
         this.#running--;
         for (const w of batch) this.#busy.delete(w.key);
         this.#pump();
-      });
+      };
+      void this.#run(batch, release).finally(release);
     }
   }
 
@@ -144,7 +150,7 @@ export class InboundPipeline {
     return taken;
   }
 
-  async #run(batch: Waiting[]): Promise<void> {
+  async #run(batch: Waiting[], release: () => void): Promise<void> {
     const { database, deps, services, kicker } = this.#rt;
     let results: Received[];
     try {
@@ -159,6 +165,7 @@ export class InboundPipeline {
       return;
     }
     this.#onCommitted?.(batch.map((w) => w.msg));
+    release();
     // One wake-up for the whole transaction; a caller with `kick: false` wakes its own.
     const effects = emptyEffects();
     effects.outboxChannels = {};

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import {
+  beginBatch,
+  distinctRounds,
+  exclusive,
+  groupedBy,
+  viaBatch,
+} from '../../../src/flows/engine/batch.ts';
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('batch helpers', () => {
+  it('distinctRounds keeps each key once per round and in order', () => {
+    const rounds = distinctRounds(['a1', 'b1', 'a2', 'a3', 'b2'], (s) => s[0]!);
+    expect(rounds).toEqual([['a1', 'b1'], ['a2', 'b2'], ['a3']]);
+  });
+
+  it('groupedBy returns one group per key, empty where nothing matched', () => {
+    expect(groupedBy([1, 2, 3], [{ k: 3 }, { k: 1 }, { k: 3 }], (r) => r.k)).toEqual([
+      [{ k: 1 }],
+      [],
+      [{ k: 3 }, { k: 3 }],
+    ]);
+  });
+
+  it('calls of the running handlers go out as one round once every handler waits', async () => {
+    const tx = {};
+    const batch = beginBatch(tx);
+    const rounds: number[][] = [];
+    const double = (n: number) =>
+      viaBatch(tx, 'double', n, async (all: number[]) => {
+        rounds.push(all);
+        return all.map((x) => x * 2);
+      });
+    const results = await batch.run(
+      [1, 2, 3].map((n) => async () => (await double(n)) + (await double(n * 10))),
+    );
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : null))).toEqual([22, 44, 66]);
+    expect(rounds).toEqual([
+      [1, 2, 3],
+      [10, 20, 30],
+    ]);
+  });
+
+  it('outside a batch a call runs on its own', async () => {
+    const seen: number[][] = [];
+    const out = await viaBatch({}, 'one', 7, async (all: number[]) => {
+      seen.push(all);
+      return all;
+    });
+    expect(out).toBe(7);
+    expect(seen).toEqual([[7]]);
+  });
+
+  it('exclusive sections of a batch never overlap, and one may re-enter its own', async () => {
+    const tx = {};
+    const batch = beginBatch(tx);
+    let inside = 0;
+    let most = 0;
+    const section = async (msg: object) => {
+      inside++;
+      most = Math.max(most, inside);
+      await tick();
+      // Re-entering from within the same message's section does not wait for itself.
+      await exclusive({ tx, msg }, async () => tick());
+      inside--;
+    };
+    await batch.run([{}, {}, {}].map((msg) => () => exclusive({ tx, msg }, () => section(msg))));
+    expect(most).toBe(1);
+  });
+});
