@@ -140,13 +140,17 @@ export class InboundPipeline {
   #take(): Waiting[] {
     const taken: Waiting[] = [];
     const rest: Waiting[] = [];
-    for (const w of this.#waiting) {
-      if (taken.length < this.#batchMax && !this.#busy.has(w.key)) {
+    let i = 0;
+    // Stops at a full batch: a long queue is not walked again for every batch.
+    for (; i < this.#waiting.length && taken.length < this.#batchMax; i++) {
+      const w = this.#waiting[i]!;
+      if (this.#busy.has(w.key)) rest.push(w);
+      else {
         this.#busy.add(w.key);
         taken.push(w);
-      } else rest.push(w);
+      }
     }
-    this.#waiting = rest;
+    this.#waiting = i < this.#waiting.length ? rest.concat(this.#waiting.slice(i)) : rest;
     return taken;
   }
 
