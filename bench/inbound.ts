@@ -6,21 +6,26 @@
 //  1. ceiling: single-row insert commits/s with the bot's driver and pool size (and pgbench if on PATH);
 //  2. closed loop: N customers walk the fault dialogue (8 messages each) at once, in process,
 //     through InboundPipeline.receiveAndProcess, each sending its next message when the last is done;
+//     2b. the same with --threads pipelines, each in a worker thread with its own runtime and a share
+//     of the pool (as that many bot processes would run), to see whether a second core helps;
 //  3. open loop: messages arrive on a fixed schedule at half the ceiling (the goal), then at half the
 //     closed-loop throughput; latency counts from the scheduled arrival, so a backlog shows;
 //  4. HTTP: a small sample through POST /api/web/messages on loopback (rate limited to 120/min per IP).
 //
 // Latency of a message = from handing it to the pipeline to the commit of the transaction that wrote
 // its replies to the outbox (see bench/lib/timed-pipeline.ts). Figures are printed, never asserted.
+
+import { Worker } from 'node:worker_threads';
 import { and, count, eq, isNotNull, isNull, like } from 'drizzle-orm';
 import postgres from 'postgres';
 import { buildServer } from '../src/bot/server.ts';
 import { cases, inboundMessages } from '../src/db/schema/index.ts';
-import type { InboundMessage } from '../src/flows/engine/message.ts';
 import { benchArgs } from './lib/args.ts';
 import { type Ceiling, createCeilingTable, insertCeiling, pgbenchCeiling } from './lib/ceiling.ts';
+import { type Customer, customerOf, DIALOGUE, messageOf, STEPS } from './lib/fault-dialogue.ts';
+import type { ThreadData, ThreadResult } from './lib/inbound-thread.ts';
 import { finalJson, fmtLatency, fmtRate, say } from './lib/report.ts';
-import { sleep, startBench } from './lib/setup.ts';
+import { benchRedisUrl, sleep, startBench } from './lib/setup.ts';
 import { countStatements } from './lib/statements.ts';
 import { round, rounded, type Summary, summarize } from './lib/stats.ts';
 import {
@@ -54,46 +59,13 @@ const args = benchArgs('usage: npm run bench:inbound -- [options]', {
   },
   warmup: { type: 'number', default: 30, help: 'customers walked through first, not measured' },
   top: { type: 'number', default: 8, help: 'statements listed by how often they were sent' },
+  threads: {
+    type: 'number',
+    default: 2,
+    help: 'also run the closed loop with this many pipelines, each in a worker thread with its own runtime and 1/N of the pool, as that many bot processes would (0: skip)',
+  },
   'no-pgbench': { type: 'boolean', default: false, help: 'skip the pgbench ceiling' },
 });
-
-/** The fault dialogue of src/flows/repair/repair-flow.ts, as a customer clicks and types it. */
-const DIALOGUE: ((i: number) => Pick<InboundMessage, 'text' | 'action'>)[] = [
-  () => ({ action: 'm:repair' }),
-  () => ({ action: 'c:repair:category:nogas' }),
-  (i) => ({ text: `西湖区文三路 ${(i % 900) + 100} 号 3 幢 201` }),
-  (i) => ({ text: `139${String(i).padStart(8, '0')}` }),
-  () => ({ text: '灶具打不着火，气很小' }),
-  () => ({ action: 'c:repair:photos:skip' }),
-  () => ({ action: 'c:repair:time:asap' }),
-  () => ({ action: 'c:repair:confirm:yes' }),
-];
-const STEPS = DIALOGUE.length;
-
-interface Customer {
-  n: number;
-  id: string;
-  chatId: string;
-  step: number;
-}
-const customerOf = (phase: string, n: number): Customer => ({
-  n,
-  id: `${phase}${n}`,
-  chatId: `c-${phase}${n}`,
-  step: 0,
-});
-/** The message the web API would build for this step (`channelMessageId` = chatId:messageId). */
-function messageOf(c: Customer): InboundMessage {
-  return {
-    channel: 'web',
-    channelMessageId: `${c.chatId}:s${c.step}`,
-    chatId: c.chatId,
-    chatKind: 'private',
-    sender: { id: c.id },
-    receivedAt: new Date(),
-    ...DIALOGUE[c.step]!(c.n),
-  };
-}
 
 /** Per-message figures of a phase. `from` is when the message counts as received. */
 class Recorder {
@@ -240,6 +212,29 @@ try {
   const ratio = msgsPerSec / ceiling.commitsPerSec;
   say(`  ratio messages/s ÷ ceiling: ${ratio.toFixed(3)} (goal ≥ 0.5)`);
 
+  // 2b. The same closed loop split over several pipelines (one per worker thread).
+  let threaded: Awaited<ReturnType<typeof inThreads>> | null = null;
+  if (args.threads > 0) {
+    threaded = await inThreads(args.threads, args.customers);
+    say();
+    say(
+      `closed loop in ${args.threads} pipelines (worker threads, ${threaded.poolEach} connections each): ` +
+        `${threaded.messages} messages in ${threaded.seconds.toFixed(1)} s = ${fmtRate(threaded.msgsPerSec, 'messages')}` +
+        (threaded.failed ? `, ${threaded.failed} FAILED` : '') +
+        `; ratio ${(threaded.msgsPerSec / ceiling.commitsPerSec).toFixed(3)}`,
+    );
+    say(`  received → replies committed in outbox: ${fmtLatency(threaded.latency)}`);
+    say(
+      `  CPU: node ${threaded.cpu.nodeCores.toFixed(2)} cores, postgres ${threaded.cpu.postgresCores?.toFixed(2) ?? 'n/a'} cores, ` +
+        `machine ${threaded.cpu.machineBusy === null ? 'n/a' : `${(threaded.cpu.machineBusy * 100).toFixed(0)}% busy`} of ${threaded.cpu.cores} cores`,
+    );
+    const thCheck = await verify('th', args.customers);
+    say(
+      `  check: ${thCheck.cases}/${args.customers} cases opened, ${thCheck.unprocessed} messages unprocessed`,
+    );
+    if (threaded.failed > 0 || thCheck.cases !== args.customers || thCheck.unprocessed > 0) exitCode = 1;
+  }
+
   // 3. Open loop: at half the ceiling (the goal), then at half what the closed loop reached.
   const paced: PacedResult[] = [];
   if (args['paced-seconds'] > 0) {
@@ -329,6 +324,21 @@ try {
       pgbenchTps: 'tps' in pgbench ? round(pgbench.tps) : null,
     },
     ratio: round(ratio, 3),
+    threads: threaded && {
+      pipelines: args.threads,
+      poolEach: threaded.poolEach,
+      messages: threaded.messages,
+      failed: threaded.failed,
+      seconds: round(threaded.seconds, 2),
+      msgsPerSec: round(threaded.msgsPerSec),
+      ratio: round(threaded.msgsPerSec / ceiling.commitsPerSec, 3),
+      latencyMs: rounded(threaded.latency),
+      cpu: {
+        nodeCores: round(threaded.cpu.nodeCores, 2),
+        postgresCores: threaded.cpu.postgresCores === null ? null : round(threaded.cpu.postgresCores, 2),
+        machineBusy: threaded.cpu.machineBusy === null ? null : round(threaded.cpu.machineBusy, 2),
+      },
+    },
     paced: paced.map((p) => ({
       label: p.label,
       offeredPerSec: round(p.offeredRate),
@@ -381,6 +391,60 @@ async function closedLoop(phase: string, customers: number, rec: Recorder): Prom
       }
     }),
   );
+}
+
+/**
+ * The closed loop over `threads` pipelines, each in a worker thread with its own runtime (pool,
+ * Redis connection, policy) and its share of the customers, as separate bot processes would run.
+ * The pool is split so that all of them together hold the ceiling's connections.
+ */
+async function inThreads(threads: number, customers: number) {
+  const poolEach = Math.max(2, Math.ceil(args.pool / threads));
+  const script = new URL('./lib/inbound-thread.ts', import.meta.url).href;
+  const workers = Array.from({ length: threads }, (_, index) => {
+    const data: ThreadData = {
+      databaseUrl: db.url,
+      redisUrl: benchRedisUrl(),
+      prefix: bench.prefix,
+      poolSize: poolEach,
+      phase: 'th',
+      customers,
+      index,
+      of: threads,
+      env: {
+        INBOUND_BATCH_MAX: process.env.INBOUND_BATCH_MAX,
+        INBOUND_BATCH_CONCURRENCY: process.env.INBOUND_BATCH_CONCURRENCY,
+      },
+    };
+    // tsx's loader is registered inside the thread before the TypeScript module is imported.
+    return new Worker(
+      `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); })`,
+      { eval: true, workerData: data },
+    );
+  });
+  const failedToStart = (w: Worker) =>
+    new Promise<never>((_, reject) => w.once('error', (err) => reject(err)));
+  const next = (w: Worker) => Promise.race([new Promise((r) => w.once('message', r)), failedToStart(w)]);
+  await Promise.all(workers.map(next));
+  const done = workers.map((w) => next(w) as Promise<ThreadResult>);
+  const cpuBefore = await sampleCpu();
+  for (const w of workers) w.postMessage('go');
+  const results = await Promise.all(done);
+  const cpu = cpuBetween(cpuBefore, await sampleCpu());
+  // Their work is done and measured; a thread's runtime may hold sockets open, so end it here.
+  await Promise.all(workers.map((w) => w.terminate()));
+  const seconds =
+    (Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1000;
+  const latencies = results.flatMap((r) => r.latencies);
+  return {
+    poolEach,
+    messages: latencies.length,
+    failed: results.reduce((n, r) => n + r.failed, 0),
+    seconds,
+    msgsPerSec: latencies.length / seconds,
+    latency: summarize(latencies),
+    cpu,
+  };
 }
 
 interface PacedResult {
