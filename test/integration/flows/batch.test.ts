@@ -156,6 +156,33 @@ describe('messages arriving together share a transaction (group commit)', () => 
     expect(texts[2]).toContain('电话');
   });
 
+  it('two bot processes (two pipelines) taking the same customers in turn: every case opened, no errors', async () => {
+    const other = new InboundPipeline(bot.rt);
+    const pipelines = [bot.pipeline, other];
+    const users = Array.from({ length: 30 }, (_, i) => `twin${i}`);
+    // Each customer's next message goes to the other process, as behind a load balancer.
+    await Promise.all(
+      users.map(async (u, i) => {
+        for (const [step, body] of FAULT.entries())
+          await pipelines[(i + step) % 2]!.receiveAndProcess(message(u, `${u}-${step}`, body));
+      }),
+    );
+    const [opened] = await db().select({ n: count() }).from(cases).where(like(cases.chatId, 'c-twin%'));
+    expect(opened!.n).toBe(30);
+    const [stored] = await db()
+      .select({ n: count() })
+      .from(inboundMessages)
+      .where(and(like(inboundMessages.chatId, 'c-twin%'), isNotNull(inboundMessages.processedAt)));
+    expect(stored!.n).toBe(240);
+    const [errors] = await db()
+      .select({ n: count() })
+      .from(inboundMessages)
+      .where(and(like(inboundMessages.chatId, 'c-twin%'), isNotNull(inboundMessages.error)));
+    expect(errors!.n).toBe(0);
+    for (const u of users.slice(0, 3)) expect(await repliesTo(`c-${u}`)).toHaveLength(8);
+    await other.drain();
+  });
+
   it('a message whose handling fails leaves the others of its batch handled, and is stored with its error', async () => {
     const { rt } = bot;
     const failing = new InboundPipeline({
