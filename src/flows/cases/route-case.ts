@@ -50,7 +50,7 @@ async function assignCase(w: Work, input: { caseId: number; teamId: string }): P
         .from(sql`json_to_recordset(${JSON.stringify(picks)}::json) as r(case_id int, team text, staff text)`)
         .where(sql`${cases.id} = r.case_id`)
         .returning(getTableColumns(cases))) as CaseRow[];
-      const byId = new Map(rows.map((r) => [r.id, r as CaseRow]));
+      const byId = new Map(rows.map((r) => [r.id, r]));
       return all.map((a) => byId.get(a.caseId)!);
     },
     { serial: true },
@@ -69,7 +69,7 @@ export async function routeCase(
 ): Promise<CaseRow> {
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
   const row = await assignCase(w, { caseId: opts.caseRow.id, teamId });
-  const candidate = row!.assigneeId ? { staffId: row!.assigneeId } : undefined;
+  const candidate = row.assigneeId ? { staffId: row.assigneeId } : undefined;
   if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
   const onDuty = opts.page ? await onDutyStaff(w.tx, { teamId, now: w.now }) : [];
   await recordEvent(w, {

@@ -4,8 +4,8 @@ import type { PgTable } from 'drizzle-orm/pg-core';
 /**
  * A batch: several inbound messages (each of a different user and chat) handled concurrently in
  * one transaction. Their handlers run the same code as a single message; what they ask of the
- * database in the same turn of the event loop is sent as one statement (see `coalesce`), and the
- * transaction commits once for all of them.
+ * database while every one of them waits is sent as one statement per kind (see `viaBatch` and
+ * `Coalescer`), and the transaction commits once for all of them.
  *
  * Two rules keep concurrent handlers in one transaction correct:
  * - every message's dialogue is locked once, up front, for the whole transaction (`locked`);
@@ -23,6 +23,7 @@ export class Batch {
   #waitingCalls = 0;
   #waitingLock = 0;
   #timer: NodeJS.Timeout | null = null;
+  #maxWaitMs = 3;
 
   /**
    * Runs the handlers concurrently. The coalesced statements go out when every running handler
@@ -42,7 +43,6 @@ export class Batch {
       ),
     );
   }
-  #maxWaitMs = 3;
 
   /** The coalescer of one kind of statement, created on first use. */
   coalescer<I, O>(
@@ -193,7 +193,9 @@ export function distinctRounds<T>(items: T[], key: (item: T) => string): T[][] {
 /**
  * One call of a statement that a batch may send for many callers at once: `many` gets every
  * input of the round and returns one output per input, in order. Outside a batch it runs for
- * the one input.
+ * the one input. In a batch the first caller's `many` serves every call of that `name`, so it
+ * may use only what all handlers share (the transaction, the batch's `now`): anything particular
+ * to a caller goes in its input.
  */
 export async function viaBatch<I, O>(
   tx: object,

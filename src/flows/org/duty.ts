@@ -1,4 +1,4 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { teamMembers } from '../../db/schema/index.ts';
 import { viaBatch } from '../engine/batch.ts';
@@ -20,14 +20,9 @@ export async function onDutyStaff(
   tx: DbOrTx,
   opts: { teamId: string; now: Date },
 ): Promise<{ staffId: string; openCases: number }[]> {
-  const rows = await tx.execute<{ staff_id: string; open_cases: number }>(onDutyQuery(opts));
-  return rows.map((r) => ({ staffId: r.staff_id, openCases: r.open_cases }));
-}
-
-function onDutyQuery(opts: { teamId: string; now: Date }): SQL {
   const { weekday, minute } = shanghaiWeekMinute(opts.now);
   const yesterday = weekday === 1 ? 7 : weekday - 1;
-  return sql`
+  const rows = await tx.execute<{ staff_id: string; open_cases: number }>(sql`
     select s.id as staff_id,
            (select count(*)::int from cases c
              where c.assignee_id = s.id and c.state in ('open', 'taken', 'arrived')) as open_cases,
@@ -44,7 +39,8 @@ function onDutyQuery(opts: { teamId: string; now: Date }): SQL {
           or (d.start_minute > d.end_minute and ${yesterday} = any(d.weekdays) and ${minute} < d.end_minute)
         ))
     order by open_cases asc, m.last_assigned_at asc nulls first, s.id asc
-  `;
+  `);
+  return rows.map((r) => ({ staffId: r.staff_id, openCases: r.open_cases }));
 }
 
 /**
