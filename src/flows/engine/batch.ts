@@ -244,3 +244,11 @@ export function rowOf<T extends PgTable>(table: T, raw: Record<string, unknown>)
   }
   return out as T['$inferSelect'];
 }
+
+/** `(a, b) in (…pairs)` with the pairs as one JSON parameter (a fixed statement text, like inJson). */
+export function pairsInJson(a: SQLWrapper, b: SQLWrapper, pairs: [string, string][]): SQL {
+  return sql`(${a}, ${b}) in (select p->>0, p->>1 from json_array_elements(${JSON.stringify(pairs)}::json) as p)`;
+}
+
+/** A map key for a pair of strings (channel and an id), as the rows of `pairsInJson` are matched. */
+export const pairKey = (a: string, b: string) => `${a}\u0000${b}`;

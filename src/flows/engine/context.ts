@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { chatIdentities } from '../../db/schema/index.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { Work } from '../work.ts';
-import { viaBatch } from './batch.ts';
+import { pairKey, pairsInJson, viaBatch } from './batch.ts';
 import type { TextKey, TextParams } from './catalogue.ts';
 import type { InboundMessage, Lang, Reply } from './message.ts';
 
@@ -50,10 +50,14 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
             })
             .from(chatIdentities)
             .where(
-              sql`(${chatIdentities.channel}, ${chatIdentities.externalUserId}) in (select w.channel, w.id from json_to_recordset(${JSON.stringify(who)}::json) as w(channel text, id text))`,
+              pairsInJson(
+                chatIdentities.channel,
+                chatIdentities.externalUserId,
+                who.map((x) => [x.channel, x.id]),
+              ),
             );
-          const found = new Map(rows.map((r) => [`${r.channel}\u0000${r.id}`, r.customerId]));
-          return who.map((x) => found.get(`${x.channel}\u0000${x.id}`) ?? null);
+          const found = new Map(rows.map((r) => [pairKey(r.channel, r.id), r.customerId]));
+          return who.map((x) => found.get(pairKey(x.channel, x.id)) ?? null);
         },
       );
       if (existing !== null) {

@@ -4,7 +4,7 @@ import { inboundMessages } from '../../db/schema/index.ts';
 import { describeError } from '../../log.ts';
 import type { FlowDeps } from '../deps.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
-import { beginBatch } from './batch.ts';
+import { beginBatch, pairKey as messageKey, pairsInJson } from './batch.ts';
 import { lockDialogues } from './dialogue-store.ts';
 import { type Effects, emptyEffects } from './effects.ts';
 import { handleMessage } from './handle-message.ts';
@@ -165,11 +165,9 @@ export interface Received {
   effects: Effects;
 }
 
-const messageKey = (channel: string, channelMessageId: string) => `${channel}\u0000${channelMessageId}`;
-
 /**
  * Stores and handles several messages in one transaction: one commit for all, and what their
- * handlers ask of the database in the same turn is sent as one statement (see batch.ts). The
+ * handlers ask of the database while all of them wait is sent as one statement (see batch.ts). The
  * messages must be of different senders or chats (the batcher in src/bot/pipeline.ts sees to it).
  * If anything fails, nothing of the batch is kept and each message is received on its own, so a
  * failing message is stored with its error and the others are handled as usual.
@@ -195,14 +193,16 @@ export async function receiveBatch(
         insert into inbound_messages (channel, channel_message_id, chat_id, sender_id, payload, received_at, processed_at, attempts)
         select r.channel, r.channel_message_id, r.chat_id, r.sender_id, r.payload, r.received_at, ${now.toISOString()}::timestamptz, 1
         from json_to_recordset(${JSON.stringify(
-          msgs.map((m) => ({
-            channel: m.channel,
-            channel_message_id: m.channelMessageId,
-            chat_id: m.chatId,
-            sender_id: m.sender.id,
-            payload: { ...m, receivedAt: m.receivedAt.toISOString() },
-            received_at: m.receivedAt.toISOString(),
-          })),
+          msgs
+            .map((m) => inboundValues(m))
+            .map((v) => ({
+              channel: v.channel,
+              channel_message_id: v.channelMessageId,
+              chat_id: v.chatId,
+              sender_id: v.senderId,
+              payload: v.payload,
+              received_at: v.receivedAt,
+            })),
         )}::json) as r(channel text, channel_message_id text, chat_id text, sender_id text, payload jsonb, received_at timestamptz)
         on conflict (channel, channel_message_id) do nothing
         returning id, channel, channel_message_id`);
@@ -219,7 +219,6 @@ export async function receiveBatch(
         else fresh.push({ i, id, msg, effects: emptyEffects() });
       });
       if (duplicates.length > 0) {
-        const known = duplicates.map((i) => ({ c: msgs[i]!.channel, m: msgs[i]!.channelMessageId }));
         const existing = await tx
           .select({
             id: inboundMessages.id,
@@ -228,7 +227,11 @@ export async function receiveBatch(
           })
           .from(inboundMessages)
           .where(
-            sql`(${inboundMessages.channel}, ${inboundMessages.channelMessageId}) in (select k.c, k.m from json_to_recordset(${JSON.stringify(known)}::json) as k(c text, m text))`,
+            pairsInJson(
+              inboundMessages.channel,
+              inboundMessages.channelMessageId,
+              duplicates.map((i) => [msgs[i]!.channel, msgs[i]!.channelMessageId]),
+            ),
           );
         const existingId = new Map(existing.map((r) => [messageKey(r.channel, r.channelMessageId), r.id]));
         for (const i of duplicates) {

@@ -1,7 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { staff, staffIdentities, teamChats, teamMembers, teams } from '../../db/schema/index.ts';
-import { batchOf, groupedBy, inJson, viaBatch } from '../engine/batch.ts';
+import { batchOf, groupedBy, inJson, pairKey, pairsInJson, viaBatch } from '../engine/batch.ts';
 import type { Channel } from '../engine/message.ts';
 
 export type StaffRow = typeof staff.$inferSelect;
@@ -23,12 +23,16 @@ export async function findStaffByIdentity(
           .innerJoin(staff, eq(staff.id, staffIdentities.staffId))
           .where(
             and(
-              sql`(${staffIdentities.channel}, ${staffIdentities.externalUserId}) in (select w.channel, w.id from json_to_recordset(${JSON.stringify(who)}::json) as w(channel text, id text))`,
+              pairsInJson(
+                staffIdentities.channel,
+                staffIdentities.externalUserId,
+                who.map((w) => [w.channel, w.id]),
+              ),
               eq(staff.active, true),
             ),
           );
-        const found = new Map(rows.map((r) => [`${r.channel}\u0000${r.id}`, r.s]));
-        return who.map((w) => found.get(`${w.channel}\u0000${w.id}`) ?? null);
+        const found = new Map(rows.map((r) => [pairKey(r.channel, r.id), r.s]));
+        return who.map((w) => found.get(pairKey(w.channel, w.id)) ?? null);
       })
       .call({ channel, id: externalUserId });
   const rows = await tx
