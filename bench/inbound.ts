@@ -24,6 +24,7 @@ import { benchArgs } from './lib/args.ts';
 import { type Ceiling, createCeilingTable, insertCeiling, pgbenchCeiling } from './lib/ceiling.ts';
 import { type Customer, customerOf, DIALOGUE, messageOf, STEPS } from './lib/fault-dialogue.ts';
 import type { ThreadData, ThreadResult } from './lib/inbound-thread.ts';
+import { startProfile } from './lib/profile.ts';
 import { finalJson, fmtLatency, fmtRate, say } from './lib/report.ts';
 import { benchRedisUrl, sleep, startBench } from './lib/setup.ts';
 import { countStatements } from './lib/statements.ts';
@@ -65,6 +66,11 @@ const args = benchArgs('usage: npm run bench:inbound -- [options]', {
     help: 'also run the closed loop with this many pipelines, each in a worker thread with its own runtime and 1/N of the pool, as that many bot processes would (0: skip)',
   },
   'no-pgbench': { type: 'boolean', default: false, help: 'skip the pgbench ceiling' },
+  profile: {
+    type: 'boolean',
+    default: false,
+    help: 'write a CPU profile of the in-process closed loop to bench-inbound.cpuprofile (slows the run)',
+  },
 });
 
 /** Per-message figures of a phase. `from` is when the message counts as received. */
@@ -150,9 +156,11 @@ try {
   const cpuBefore = await sampleCpu();
   const closed = new Recorder();
   const statements = countStatements(rt.database.sql);
+  const profiling = args.profile ? await startProfile() : null;
   const t0 = performance.now();
   await closedLoop('cl', args.customers, closed);
   const closedSeconds = (performance.now() - t0) / 1000;
+  if (profiling) await profiling.stop('bench-inbound.cpuprofile');
   const sent = statements.stop();
   const quarters = byQuarter(closed.at, t0, performance.now());
   const cpu = cpuBetween(cpuBefore, await sampleCpu());

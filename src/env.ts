@@ -24,6 +24,7 @@ export const envSchema = z
     DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
     /** Max connections of this process's pool. */
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    DATABASE_PREPARE: bool.default(true),
     /** Most inbound messages stored and handled by one transaction (group commit under load). */
     INBOUND_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(200),
     /** Inbound transactions at once per process (each holds a pool connection). */

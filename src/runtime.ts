@@ -73,7 +73,7 @@ export async function startRuntime(opts: {
       stops.push(pg.stop);
       url = pg.url;
     }
-    const database = connectDatabase(url, { max: env.DATABASE_POOL_SIZE });
+    const database = connectDatabase(url, { max: env.DATABASE_POOL_SIZE, prepare: env.DATABASE_PREPARE });
     stops.push(database.close);
     await migrateDatabase(database);
     await syncOrganisation(database.db, policy);

@@ -99,9 +99,10 @@ export async function startBench(
       WEB_CHAT: 'true',
       // The bench is the only client on loopback: the per-address send limit would only measure itself.
       WEB_API_SEND_LIMIT: '0',
-      // The inbound batching settings, as the bot takes them (to compare settings run to run).
+      // The inbound batching and statement settings, as the bot takes them (to compare settings run to run).
       INBOUND_BATCH_MAX: process.env.INBOUND_BATCH_MAX,
       INBOUND_BATCH_CONCURRENCY: process.env.INBOUND_BATCH_CONCURRENCY,
+      DATABASE_PREPARE: process.env.DATABASE_PREPARE,
       ...opts.env,
     });
     const log = createLogger(env.LOG_LEVEL, pino.destination(2));

@@ -39,7 +39,7 @@ export async function reconcileOnce(opts: MaintenanceOptions): Promise<void> {
       'outbox',
       async () => {
         const ids = await stalePendingOutbox(db, { olderThan: new Date(now - 5000), limit: 5000 });
-        await kicker.kick({ outboxIds: ids, deadlines: [] });
+        await kicker.kick({ outboxIds: ids, deadlines: [] }, { perRow: true });
       },
     ],
     [

@@ -13,14 +13,25 @@ export const CHANNELS: Channel[] = ['web', 'telegram', 'wechat-oa', 'wechaty'];
 export const outboxQueueName = (channel: Channel) => `outbox-${channel}`;
 export const DEADLINE_QUEUE = 'deadlines';
 
-/** Job payloads carry ids only, never personal data. */
-export const outboxJobSchema = z.object({ outboxId: z.number().int().positive() });
+/** Most rows in one wake-up job; a longer list is split. */
+export const OUTBOX_BATCH_MAX = 200;
+
+/**
+ * Job payloads carry ids only, never personal data. An outbox job is either one row, or the rows
+ * one commit queued on a channel (delivered together, see deliverBatch).
+ */
+export const outboxJobSchema = z.union([
+  z.object({ outboxId: z.number().int().positive() }),
+  z.object({ outboxIds: z.array(z.number().int().positive()).min(1).max(OUTBOX_BATCH_MAX) }),
+]);
 export const deadlineJobSchema = z.object({
   deadlineId: z.number().int().positive(),
   nextAtMs: z.number().int(),
 });
 
 export const outboxJobId = (id: number) => `outbox-${id}`;
+/** The same rows give the same id, so a wake-up added twice runs once. `ids` ascend. */
+export const outboxBatchJobId = (ids: number[]) => `outbox-batch-${ids[0]}-${ids.at(-1)}-${ids.length}`;
 export const deadlineJobId = (id: number, nextAtMs: number) => `deadline-${id}-${nextAtMs}`;
 
 /** Timers are kept in Redis only for deadlines due within this window; the rest wait in PostgreSQL. */
@@ -72,12 +83,12 @@ export function createQueues(connection: Redis, prefix: string): Queues {
 }
 
 /**
- * Wakes the workers after a commit: one job per outbox row, one timer per deadline wake-up that
- * falls within the horizon. Job ids are deterministic, so adding one twice adds it once.
+ * Wakes the workers after a commit: one job per channel for the outbox rows of the call (one per
+ * row with `perRow`), one timer per deadline wake-up that falls within the horizon. Job ids are deterministic, so adding one twice adds it once.
  */
 export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
   return {
-    async kick(effects: Effects) {
+    async kick(effects: Effects, opts: { perRow?: boolean } = {}) {
       try {
         if (effects.outboxIds.length > 0) {
           // Which queue a row goes to depends on its channel: known for rows queued in this
@@ -95,15 +106,30 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
                 .where(inArray(outbox.id, unknown))),
             );
           for (const channel of CHANNELS) {
-            const ids = rows.filter((r) => r.channel === channel).map((r) => r.id);
-            if (ids.length > 0)
-              await queues.outbox[channel].addBulk(
-                ids.map((outboxId) => ({
+            const ids = rows
+              .filter((r) => r.channel === channel)
+              .map((r) => r.id)
+              .sort((a, b) => a - b);
+            if (ids.length === 0) continue;
+            const jobs = [];
+            for (let i = 0; i < ids.length; i += opts.perRow ? ids.length : OUTBOX_BATCH_MAX) {
+              const chunk = opts.perRow ? ids : ids.slice(i, i + OUTBOX_BATCH_MAX);
+              if (!opts.perRow && chunk.length > 1)
+                jobs.push({
                   name: 'deliver',
-                  data: { outboxId },
-                  opts: { jobId: outboxJobId(outboxId) },
-                })),
-              );
+                  data: { outboxIds: chunk },
+                  opts: { jobId: outboxBatchJobId(chunk) },
+                });
+              else
+                jobs.push(
+                  ...chunk.map((outboxId) => ({
+                    name: 'deliver',
+                    data: { outboxId },
+                    opts: { jobId: outboxJobId(outboxId) },
+                  })),
+                );
+            }
+            await queues.outbox[channel].addBulk(jobs);
           }
         }
         const now = Date.now();
@@ -122,6 +148,23 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
       } catch (err) {
         // The rows are committed; the reconciler will create the jobs this call could not.
         log.warn({ err: describeError(err) }, 'could not wake workers; the reconciler will');
+      }
+    },
+    async retryLater(channel: string, outboxId: number, delayMs: number) {
+      const queue = queues.outbox[channel as Channel];
+      if (!queue) return;
+      try {
+        // A row that has a job already keeps it (BullMQ ignores the same id twice).
+        await queue.add(
+          'deliver',
+          { outboxId },
+          { jobId: outboxJobId(outboxId), delay: Math.max(0, delayMs) },
+        );
+      } catch (err) {
+        log.warn(
+          { outboxId, err: describeError(err) },
+          'could not give the message a job; the reconciler will',
+        );
       }
     },
     async wakeNext(channel: string, outboxId: number) {

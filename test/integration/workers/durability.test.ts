@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,9 @@ import { caseEvents, deadlines, inboundMessages, outbox } from '../../../src/db/
 import { fireDeadline } from '../../../src/flows/deadlines/fire-deadline.ts';
 import { emptyEffects } from '../../../src/flows/engine/effects.ts';
 import { enqueueMessage } from '../../../src/flows/outbox/enqueue.ts';
-import { deliverOutbox } from '../../../src/workers/outbox-worker.ts';
+import { BATCH_RETRY_DELAY_MS, deliverBatch } from '../../../src/workers/deliver-batch.ts';
+import { deliverOutbox, WAITING_ROW_RECHECK_MS } from '../../../src/workers/deliver-outbox.ts';
+import { outboxBatchJobId, outboxJobId } from '../../../src/workers/queues.ts';
 import { type ChannelSender, SendError } from '../../../src/workers/senders.ts';
 import { customer, eventually, startTestBot, type TestBot } from '../../fixtures/harness.ts';
 import { testPolicy } from '../../fixtures/policy.ts';
@@ -222,6 +224,99 @@ describe('the outbox', () => {
         if (results[i] === 'sent' || results[i] === 'done') pending.splice(i, 1);
     }
     expect(sent).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`));
+  });
+
+  it("wakes a commit's rows with one job per channel, and the reconciler's with one job per row", async () => {
+    const effects = emptyEffects();
+    for (const chatId of ['wake-a', 'wake-b', 'wake-a'])
+      await enqueueMessage(bot.rt.database.db, {
+        channel: 'web',
+        chatId,
+        reply: { text: 'x' },
+        now: new Date(),
+        effects,
+      });
+    const queue = bot.rt.queues.outbox.web;
+    const before = await queue.count();
+    await bot.rt.kicker.kick(effects);
+    await bot.rt.kicker.kick(effects); // a wake-up sent twice is one job
+    const ids = [...effects.outboxIds].sort((a, b) => a - b);
+    const job = await queue.getJob(outboxBatchJobId(ids));
+    expect(job?.data).toEqual({ outboxIds: ids });
+    expect(await queue.count()).toBe(before + 1);
+    await bot.rt.kicker.kick(effects, { perRow: true });
+    for (const id of ids) expect((await queue.getJob(outboxJobId(id)))?.data).toEqual({ outboxId: id });
+    expect(await queue.count()).toBe(before + 1 + ids.length);
+  });
+
+  it('delivers a batch in order within each chat; a row that must wait takes the rest of its chat with it', async () => {
+    const effects = emptyEffects();
+    for (const [chatId, text] of [
+      ['batch-x', 'x1'],
+      ['batch-y', 'y1'],
+      ['batch-x', 'x2'],
+      ['batch-z', 'z1'],
+      ['batch-x', 'x3'],
+      ['batch-y', 'y2'],
+    ])
+      await enqueueMessage(bot.rt.database.db, {
+        channel: 'web',
+        chatId: chatId!,
+        reply: { text: text! },
+        now: new Date(),
+        effects,
+      });
+    const [x1, y1, x2, z1, x3, y2] = effects.outboxIds;
+    const sent: string[] = [];
+    const refused = new Set(['x2', 'z1']);
+    const sender: ChannelSender = {
+      async send({ reply }) {
+        await new Promise((r) => setTimeout(r, Math.random() * 10));
+        if (refused.delete(reply.text))
+          throw reply.text === 'x2'
+            ? new SendError('429', { retryAfterMs: 3000 })
+            : new Error('connection reset');
+        sent.push(reply.text);
+        return {};
+      },
+    };
+    const requeued: [number, number][] = [];
+    const run = () =>
+      deliverBatch(
+        bot.rt.database.db,
+        { web: sender },
+        {
+          outboxIds: effects.outboxIds,
+          kicker: bot.rt.kicker,
+          log: pino({ level: 'silent' }),
+          requeue: async (id, delayMs) => {
+            requeued.push([id!, delayMs]);
+          },
+        },
+      );
+    expect(await run()).toEqual({ sent: 3, requeued: 3 });
+    expect(sent.filter((t) => t.startsWith('y'))).toEqual(['y1', 'y2']);
+    expect(sent.sort()).toEqual(['x1', 'y1', 'y2']);
+    // x2 waits as told, x3 behind it; z1 is retried by a job of its own.
+    expect(requeued.sort((a, b) => a[0] - b[0])).toEqual(
+      [
+        [x2!, 3000],
+        [z1!, BATCH_RETRY_DELAY_MS],
+        [x3!, WAITING_ROW_RECHECK_MS],
+      ].sort((a, b) => a[0]! - b[0]!),
+    );
+    const [z] = await bot.rt.database.db.select().from(outbox).where(eq(outbox.id, z1!));
+    expect(z).toMatchObject({ state: 'pending', attempts: 1 });
+    // The same batch again (a retried job) sends only what is left, in order.
+    requeued.length = 0;
+    expect(await run()).toEqual({ sent: 3, requeued: 0 });
+    expect(sent.slice(3).sort()).toEqual(['x2', 'x3', 'z1']);
+    expect(sent.indexOf('x2')).toBeLessThan(sent.indexOf('x3'));
+    const states = await bot.rt.database.db
+      .select({ id: outbox.id, state: outbox.state })
+      .from(outbox)
+      .where(inArray(outbox.id, [x1!, y1!, x2!, z1!, x3!, y2!]));
+    expect(states.every((r) => r.state === 'sent')).toBe(true);
   });
 
   it('a message that can never be delivered becomes a task to phone the customer', async () => {

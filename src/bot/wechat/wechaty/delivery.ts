@@ -4,7 +4,7 @@ import { emptyEffects } from '../../../flows/engine/effects.ts';
 import { reportUndeliverable } from '../../../flows/outbox/undeliverable.ts';
 import { describeError } from '../../../log.ts';
 import type { Runtime } from '../../../runtime.ts';
-import { deliverOutbox } from '../../../workers/outbox-worker.ts';
+import { deliverOutbox } from '../../../workers/deliver-outbox.ts';
 import type { ChannelSender } from '../../../workers/senders.ts';
 
 /** As many tries as the outbox queue gives a row (its `attempts`). */

@@ -1,0 +1,146 @@
+import { and, asc, desc, eq, gt, lt } from 'drizzle-orm';
+import type { Db, DbOrTx, Tx } from '../db/client.ts';
+import { outbox } from '../db/schema/index.ts';
+import type { Effects, Kicker } from '../flows/engine/effects.ts';
+import type { Reply } from '../flows/engine/message.ts';
+import { SendError, type Senders } from './senders.ts';
+
+export type DeliverResult = 'sent' | 'done' | 'dead' | { waitMs: number };
+
+/**
+ * Delivers one outbox row, in order within its chat: a row waits while an earlier row of the same
+ * chat is pending. The row stays locked while it is sent, so two workers never send it twice;
+ * a crash mid-send leaves it pending and it is sent again (at least once, never silently lost).
+ */
+export async function deliverOutbox(
+  db: Db,
+  senders: Senders,
+  opts: {
+    outboxId: number;
+    kicker: Kicker;
+    lastAttempt: boolean;
+    now?: () => Date;
+    /** Told, in the same transaction, of a message that will never be delivered (so it is not silently lost). */
+    onDead?: (
+      tx: Tx,
+      row: { id: number; channel: string; chatId: string },
+      reason: string,
+    ) => Promise<Effects>;
+  },
+): Promise<DeliverResult> {
+  const now = opts.now ?? (() => new Date());
+  let afterCommit: Effects | undefined;
+  let finished: { channel: string; chatId: string; id: number } | undefined;
+  const result = await db.transaction(async (tx): Promise<DeliverResult | SendError> => {
+    // SKIP LOCKED, not NOWAIT: a lock error would abort the whole transaction.
+    const [row] = await tx
+      .select()
+      .from(outbox)
+      .where(eq(outbox.id, opts.outboxId))
+      .for('update', { skipLocked: true });
+    if (!row) {
+      const [exists] = await tx
+        .select({ state: outbox.state })
+        .from(outbox)
+        .where(eq(outbox.id, opts.outboxId));
+      // Locked by another worker that is sending it right now: look again shortly.
+      return exists?.state === 'pending' ? { waitMs: 500 } : 'done';
+    }
+    if (row.state !== 'pending') return 'done';
+    const earlier = await pendingNeighbour(tx, row, 'before');
+    if (earlier) {
+      // Make sure the earlier row has a job (after commit: never wait on the pool inside a transaction).
+      afterCommit = { outboxIds: [earlier.id], deadlines: [] };
+      // The earlier row wakes this one when it is done (wakeNext); this sleep is the safety net.
+      return { waitMs: WAITING_ROW_RECHECK_MS };
+    }
+    const sender = senders[row.channel as keyof Senders];
+    if (!sender) {
+      await tx
+        .update(outbox)
+        .set({ state: 'dead', error: `no sender for channel ${row.channel}`, attempts: row.attempts + 1 })
+        .where(eq(outbox.id, row.id));
+      return 'dead';
+    }
+    const [previous] = row.caseId
+      ? await tx
+          .select({ externalId: outbox.externalId })
+          .from(outbox)
+          .where(
+            and(
+              eq(outbox.channel, row.channel),
+              eq(outbox.chatId, row.chatId),
+              eq(outbox.caseId, row.caseId),
+              eq(outbox.state, 'sent'),
+              lt(outbox.id, row.id),
+            ),
+          )
+          .orderBy(desc(outbox.id))
+          .limit(1)
+      : [];
+    try {
+      const result = await sender.send({
+        outboxId: row.id,
+        chatId: row.chatId,
+        reply: row.payload as unknown as Reply,
+        previousExternalId: previous?.externalId ?? undefined,
+      });
+      await tx
+        .update(outbox)
+        .set({
+          state: 'sent',
+          sentAt: now(),
+          externalId: result.externalId ?? null,
+          attempts: row.attempts + 1,
+          error: null,
+        })
+        .where(eq(outbox.id, row.id));
+      finished = row;
+      return 'sent';
+    } catch (err) {
+      const e = err instanceof SendError ? err : new SendError((err as Error).message ?? 'send failed');
+      if (e.opts.retryAfterMs !== undefined) return { waitMs: e.opts.retryAfterMs };
+      const dead = e.opts.permanent || opts.lastAttempt;
+      await tx
+        .update(outbox)
+        .set({ state: dead ? 'dead' : 'pending', attempts: row.attempts + 1, error: e.message.slice(0, 500) })
+        .where(eq(outbox.id, row.id));
+      if (dead && opts.onDead) afterCommit = await opts.onDead(tx, row, e.message.slice(0, 200));
+      if (dead) finished = row;
+      // Returned, not thrown, so the attempt count above is committed; thrown below for BullMQ to retry.
+      return dead ? 'dead' : e;
+    }
+  });
+  if (afterCommit) await opts.kicker.kick(afterCommit);
+  if (finished && opts.kicker.wakeNext) {
+    const next = await pendingNeighbour(db, finished, 'after');
+    if (next) await opts.kicker.wakeNext(finished.channel, next.id);
+  }
+  if (result instanceof SendError) throw result;
+  return result;
+}
+
+/** The first pending row of the same chat before (the one to wait for) or after (the one to wake) a row. */
+async function pendingNeighbour(
+  db: DbOrTx,
+  row: { channel: string; chatId: string; id: number },
+  side: 'before' | 'after',
+): Promise<{ id: number } | undefined> {
+  const [found] = await db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(
+      and(
+        eq(outbox.channel, row.channel),
+        eq(outbox.chatId, row.chatId),
+        eq(outbox.state, 'pending'),
+        side === 'before' ? lt(outbox.id, row.id) : gt(outbox.id, row.id),
+      ),
+    )
+    .orderBy(asc(outbox.id))
+    .limit(1);
+  return found;
+}
+
+/** How long a row waiting behind an earlier row of its chat sleeps before looking again. */
+export const WAITING_ROW_RECHECK_MS = 2000;
