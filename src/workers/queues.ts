@@ -153,17 +153,18 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
     async retryLater(channel: string, outboxId: number, delayMs: number) {
       const queue = queues.outbox[channel as Channel];
       if (!queue) return;
+      const delay = Math.max(0, delayMs);
       try {
-        // A row that has a job already keeps it (BullMQ ignores the same id twice).
-        await queue.add(
-          'deliver',
-          { outboxId },
-          { jobId: outboxJobId(outboxId), delay: Math.max(0, delayMs) },
-        );
+        // A row that has a job keeps it, rescheduled if it sleeps: the row is due in `delay` now,
+        // not when its job last looked (a wait for an earlier row is longer than a rate limit).
+        const job = await queue.getJob(outboxJobId(outboxId));
+        if (!job) await queue.add('deliver', { outboxId }, { jobId: outboxJobId(outboxId), delay });
+        else if (await job.isDelayed()) await (delay === 0 ? job.promote() : job.changeDelay(delay));
       } catch (err) {
-        log.warn(
+        // A job that moved on in between (running or done) is fine too.
+        log.debug(
           { outboxId, err: describeError(err) },
-          'could not give the message a job; the reconciler will',
+          'could not reschedule the message; its job or the reconciler will',
         );
       }
     },

@@ -12,45 +12,37 @@ export function ladderFor(w: Pick<Work, 'deps'>, kind: string) {
   return w.deps.policy.escalation[kind] ?? w.deps.policy.escalation.default!;
 }
 
+export interface ClockStart {
+  caseId: number;
+  kind: string;
+  duration: Duration;
+  /** A first wake-up before the time is up (at the policy's share of it), level -1. */
+  remind?: boolean;
+}
+
 /**
  * Starts (or restarts) a clock on a case: due `duration` from now on the working calendar.
  * The row is the truth; the returned wake-up goes to the timer queue after commit.
  */
-export async function startClock(
-  w: Work,
-  opts: { caseId: number; kind: string; duration: Duration; remind?: boolean },
-): Promise<DeadlineRow> {
-  const dueAt = computeDue(w.now, opts.duration, w.deps.calendar);
-  const ladder = ladderFor(w, opts.kind);
-  // With a reminder, the first wake-up is at policy share of the time (e.g. 75 %), level -1.
-  const remindAt = opts.remind
-    ? new Date(
-        w.now.getTime() + Math.round((dueAt.getTime() - w.now.getTime()) * w.deps.policy.deadlines.remindAt),
-      )
-    : null;
-  // The first rung may wait a little past the promise (e.g. 0m: at once).
-  const nextAt = remindAt ?? computeDue(dueAt, ladder[0]!.after, w.deps.calendar);
-  const values = {
-    caseId: opts.caseId,
-    kind: opts.kind,
-    dueAt,
-    nextAt,
-    state: 'running',
-    level: remindAt ? -1 : 0,
-    startedAt: w.now,
-    breachReason: null,
-    breachedAt: null,
-    metAt: null,
-  };
-  const row = await viaBatch(w.tx, 'clocks.start', values, async (all) => {
+export async function startClock(w: Work, opts: ClockStart): Promise<DeadlineRow> {
+  return (await startClocks(w, [opts]))[0]!;
+}
+
+/** Starts several clocks at once (one statement, also in a batch); the rows come back in order. */
+export async function startClocks(w: Work, starts: ClockStart[]): Promise<DeadlineRow[]> {
+  const values = starts.map((opts) => clockValues(w, opts));
+  const rows = await viaBatch(w.tx, 'clocks.start', values, async (lists) => {
+    const all = lists.flat();
     if (all.length === 1)
-      return w.tx
-        .insert(deadlines)
-        .values(all)
-        .onConflictDoUpdate({ target: [deadlines.caseId, deadlines.kind], set: all[0]! })
-        .returning();
-    // Several: one upsert with the rows as JSON (a clock started twice in one round goes in two
-    // statements, in order), by a statement of a fixed text.
+      return [
+        await w.tx
+          .insert(deadlines)
+          .values(all)
+          .onConflictDoUpdate({ target: [deadlines.caseId, deadlines.kind], set: all[0]! })
+          .returning(),
+      ];
+    // Several: one upsert with the rows as JSON (a clock started twice in one call or round goes
+    // in two statements, in order), by a statement of a fixed text.
     const byClock = new Map<string, DeadlineRow>();
     for (const round of distinctRounds(all, (v) => `${v.caseId}:${v.kind}`)) {
       const rows = await w.tx.execute<Record<string, unknown>>(sql`
@@ -77,10 +69,37 @@ export async function startClock(
         byClock.set(`${r.caseId}:${r.kind}`, r);
       }
     }
-    return all.map((v) => byClock.get(`${v.caseId}:${v.kind}`)!);
+    return lists.map((list) => list.map((v) => byClock.get(`${v.caseId}:${v.kind}`)!));
   });
-  w.effects.deadlines.push({ id: row.id, nextAt });
-  return row;
+  rows.forEach((row, i) => {
+    w.effects.deadlines.push({ id: row.id, nextAt: values[i]!.nextAt });
+  });
+  return rows;
+}
+
+function clockValues(w: Work, opts: ClockStart) {
+  const dueAt = computeDue(w.now, opts.duration, w.deps.calendar);
+  const ladder = ladderFor(w, opts.kind);
+  // With a reminder, the first wake-up is at policy share of the time (e.g. 75 %), level -1.
+  const remindAt = opts.remind
+    ? new Date(
+        w.now.getTime() + Math.round((dueAt.getTime() - w.now.getTime()) * w.deps.policy.deadlines.remindAt),
+      )
+    : null;
+  // The first rung may wait a little past the promise (e.g. 0m: at once).
+  const nextAt = remindAt ?? computeDue(dueAt, ladder[0]!.after, w.deps.calendar);
+  return {
+    caseId: opts.caseId,
+    kind: opts.kind,
+    dueAt,
+    nextAt,
+    state: 'running',
+    level: remindAt ? -1 : 0,
+    startedAt: w.now,
+    breachReason: null,
+    breachedAt: null,
+    metAt: null,
+  };
 }
 
 /** Clocks whose time was promised to the customer: missing one is told to the customer (SPEC §4). */

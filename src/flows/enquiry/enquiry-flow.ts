@@ -1,6 +1,6 @@
 import { openCase } from '../cases/open-case.ts';
 import { routeCase } from '../cases/route-case.ts';
-import { startClock } from '../deadlines/clocks.ts';
+import { startClocks } from '../deadlines/clocks.ts';
 import type { TextKey } from '../engine/catalogue.ts';
 import { defineFlow } from '../engine/flow.ts';
 import { formatTime } from '../engine/format.ts';
@@ -80,9 +80,11 @@ export const enquiryFlow = defineFlow<EnquiryData>({
       summary: data.description ?? null,
     });
     const { respond, reply } = ctx.deps.policy.deadlines.enquiry;
-    await startClock(ctx, { caseId: caseRow.id, kind: 'respond', duration: respond });
-    const answerBy = await startClock(ctx, { caseId: caseRow.id, kind: 'reply', duration: reply });
+    const [, answerBy] = await startClocks(ctx, [
+      { caseId: caseRow.id, kind: 'respond', duration: respond },
+      { caseId: caseRow.id, kind: 'reply', duration: reply },
+    ]);
     await routeCase(ctx, { caseRow });
-    ctx.say(ctx.text('enquiry.opened', { caseNo: caseRow.id, due: formatTime(answerBy.dueAt, ctx.lang) }));
+    ctx.say(ctx.text('enquiry.opened', { caseNo: caseRow.id, due: formatTime(answerBy!.dueAt, ctx.lang) }));
   },
 });

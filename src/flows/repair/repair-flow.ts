@@ -1,6 +1,6 @@
 import { openCase } from '../cases/open-case.ts';
 import { routeCase } from '../cases/route-case.ts';
-import { startClock } from '../deadlines/clocks.ts';
+import { startClocks } from '../deadlines/clocks.ts';
 import { clearDialogue } from '../engine/dialogue-store.ts';
 import { defineFlow } from '../engine/flow.ts';
 import { formatTime } from '../engine/format.ts';
@@ -144,21 +144,25 @@ export const repairFlow = defineFlow<RepairData>({
       details: { photos: data.photos ?? [], preferredTime: data.time ?? null },
     });
     const clocks = policy.deadlines.repair;
-    const clock = (kind: 'confirm' | 'handle' | 'repair') =>
-      startClock(ctx, { caseId: caseRow.id, kind, duration: clocks[kind], remind: true });
-    // One after the other: in a batch each is one statement for every case of the round (a batch
-    // sends its statements when each handler waits for one; see batch.ts).
+    // One after the other, not side by side: in a batch, a handler's calls go out when every
+    // handler waits for one (see batch.ts), so a second call at once would send the first early.
     await rememberContact(ctx, { phone: data.phone, address: data.address });
-    const confirm = await clock('confirm');
-    const handle = await clock('handle');
-    const repair = await clock('repair');
+    const [confirm, handle, repair] = await startClocks(
+      ctx,
+      (['confirm', 'handle', 'repair'] as const).map((kind) => ({
+        caseId: caseRow.id,
+        kind,
+        duration: clocks[kind],
+        remind: true,
+      })),
+    );
     await routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area) });
     ctx.say(
       ctx.text('repair.opened', {
         caseNo: caseRow.id,
-        confirm: formatTime(confirm.dueAt, ctx.lang),
-        handle: formatTime(handle.dueAt, ctx.lang),
-        repair: formatTime(repair.dueAt, ctx.lang),
+        confirm: formatTime(confirm!.dueAt, ctx.lang),
+        handle: formatTime(handle!.dueAt, ctx.lang),
+        repair: formatTime(repair!.dueAt, ctx.lang),
       }),
     );
   },

@@ -20,10 +20,10 @@ describe('statements are prepared once per connection', () => {
     const database = connectDatabase(testDb.url, { max: 1, prepare });
     try {
       return await database.db.transaction(async (tx) => {
-        for (const id of [1, 2, 3]) await tx.select().from(staff).where(eq(staff.id, id));
+        for (const id of ['s1', 's2', 's3']) await tx.select().from(staff).where(eq(staff.id, id));
         await tx.execute(sql`select ${'raw'}::text as t`);
         // A savepoint's statements go through the same connection's cache.
-        await tx.transaction(async (inner) => inner.select().from(staff).where(eq(staff.id, 4)));
+        await tx.transaction(async (inner) => inner.select().from(staff).where(eq(staff.id, 's4')));
         const rows = await tx.execute<{ statement: string }>(preparedHere);
         // The driver prepares its own look-ups (types, savepoints) either way.
         return [...rows].map((r) => r.statement).filter((s) => s.includes('"staff"') || s.includes(' as t'));
