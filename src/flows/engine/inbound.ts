@@ -166,7 +166,7 @@ export interface Received {
 }
 
 /**
- * Stores and handles several messages in one transaction: one commit for all, and what their
+ * Stores and handles one or more messages in one transaction: one commit for all, and what their
  * handlers ask of the database while all of them wait is sent as one statement (see batch.ts). The
  * messages must be of different senders or chats (the batcher in src/bot/pipeline.ts sees to it).
  * If anything fails, nothing of the batch is kept and each message is received on its own, so a
@@ -178,14 +178,19 @@ export async function receiveBatch(
   services: Services,
   msgs: InboundMessage[],
 ): Promise<Received[]> {
-  if (msgs.length === 1) return [await receiveInbound(db, deps, services, msgs[0]!)];
   try {
     return await db.transaction(async (tx) => {
       const batch = beginBatch(tx);
       const now = deps.clock.now();
       const results: Received[] = new Array(msgs.length);
+      // The dialogues are locked in the same round trip as the messages are stored (a duplicate's
+      // lock is simply not needed).
+      const locking = lockDialogues(
+        tx,
+        msgs.map((m) => ({ channel: m.channel, chatId: m.chatId, userId: m.sender.id })),
+      );
       // Stored as processed at once: if handling fails, the whole transaction is undone.
-      const inserted = await tx.execute<{
+      const inserting = tx.execute<{
         id: string | number;
         channel: string;
         channel_message_id: string;
@@ -206,6 +211,7 @@ export async function receiveBatch(
         )}::json) as r(channel text, channel_message_id text, chat_id text, sender_id text, payload jsonb, received_at timestamptz)
         on conflict (channel, channel_message_id) do nothing
         returning id, channel, channel_message_id`);
+      const [inserted] = await Promise.all([inserting, locking]);
       const idOf = new Map(
         [...inserted].map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]),
       );
@@ -239,10 +245,6 @@ export async function receiveBatch(
           results[i] = { id, duplicate: true, status: 'already', effects: emptyEffects() };
         }
       }
-      await lockDialogues(
-        tx,
-        fresh.map((f) => ({ channel: f.msg.channel, chatId: f.msg.chatId, userId: f.msg.sender.id })),
-      );
       const settled = await batch.run(
         fresh.map((f) => () => handleMessage({ tx, deps, effects: f.effects, now }, services, f.msg)),
       );
