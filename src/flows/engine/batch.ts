@@ -58,6 +58,32 @@ export class Batch {
     return c as Coalescer<I, O>;
   }
 
+  /**
+   * Runs parts of one handler side by side, each counted as a handler of its own while it runs
+   * (a handler waiting on two calls at once would otherwise look like two handlers waiting and
+   * send the round before the others have called). Waits for every part; the first failure is
+   * thrown.
+   */
+  async fork<T extends unknown[]>(parts: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
+    const n = parts.length;
+    this.#active += n - 1;
+    let finished = 0;
+    const settled = await Promise.allSettled(
+      parts.map((part) =>
+        part().finally(() => {
+          // The last part to finish is the handler going on.
+          if (++finished < n) {
+            this.#active--;
+            this.#check();
+          }
+        }),
+      ),
+    );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
+  }
+
   /** A coalescer got a call (see Coalescer.call). */
   called(): void {
     this.#waitingCalls++;
@@ -125,6 +151,19 @@ export function batchOf(tx: object): Batch | undefined {
 export function exclusive<T>(ctx: { tx: object; msg: object }, fn: () => Promise<T>): Promise<T> {
   const batch = batches.get(ctx.tx);
   return batch ? batch.exclusive(ctx.msg, fn) : fn();
+}
+
+/**
+ * Runs independent parts of a handler side by side (`Promise.all`, counted right in a batch: see
+ * Batch.fork), so their statements share a round trip.
+ */
+export function concurrently<T extends unknown[]>(
+  tx: object,
+  parts: { [K in keyof T]: () => Promise<T[K]> },
+): Promise<T> {
+  const batch = batches.get(tx);
+  if (batch && parts.length > 1) return batch.fork<T>(parts);
+  return Promise.all(parts.map((part) => part())) as Promise<T>;
 }
 
 /**

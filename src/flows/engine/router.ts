@@ -1,6 +1,6 @@
 import type { StaffRow } from '../org/directory.ts';
 import { findStaffByIdentity } from '../org/directory.ts';
-import { exclusive } from './batch.ts';
+import { concurrently, exclusive } from './batch.ts';
 import type { TextKey } from './catalogue.ts';
 import type { Context } from './context.ts';
 import { answer, ask, matchOffered, type Position, startFlow, stepBack } from './dialogue.ts';
@@ -80,13 +80,20 @@ function positionOf(services: Services, row: DialogueRow | null): Position | 'st
  */
 export async function routePrivate(ctx: Context, services: Services): Promise<void> {
   const { msg } = ctx;
-  const staff = await findStaffByIdentity(ctx.tx, msg.channel, msg.sender.id);
+  const key: DialogueKey = { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id };
+  // The dialogue is read along with the sender's staff record (one round trip); a staff command
+  // does not need it, and does not change it.
+  const [staff, loaded] = await concurrently<[StaffRow | null, DialogueRow | null]>(ctx.tx, [
+    () => findStaffByIdentity(ctx.tx, msg.channel, msg.sender.id),
+    async () => {
+      await lockDialogue(ctx.tx, key);
+      return loadDialogue(ctx.tx, key);
+    },
+  ]);
   // What touches shared rows (cases, codes, alarms) runs alone within a batch (see batch.ts).
   if (await exclusive(ctx, () => services.staffCommand(ctx, staff))) return;
 
-  const key: DialogueKey = { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id };
-  await lockDialogue(ctx.tx, key);
-  let row = await loadDialogue(ctx.tx, key);
+  let row = loaded;
   const expiry = ctx.deps.policy.dialogue.idleExpiry;
   if (row && row.flow !== MENU_FLOW && ctx.now.getTime() - row.updatedAt.getTime() > spanMs(expiry)) {
     await clearDialogue(ctx.tx, key);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   beginBatch,
+  concurrently,
   distinctRounds,
   exclusive,
   groupedBy,
@@ -40,6 +41,53 @@ describe('batch helpers', () => {
       [1, 2, 3],
       [10, 20, 30],
     ]);
+  });
+
+  it("a handler's concurrent parts share the round with the other handlers' calls", async () => {
+    const tx = {};
+    const batch = beginBatch(tx);
+    const rounds: string[][] = [];
+    const echo = (s: string) =>
+      viaBatch(tx, 'echo', s, async (all: string[]) => {
+        rounds.push(all);
+        return all;
+      });
+    const results = await batch.run([
+      async () => {
+        // Two parts at once, one of them two calls deep: not sent before the other handler calls.
+        const [a, b] = await concurrently<[string, string]>(tx, [
+          () => echo('a1'),
+          async () => (await echo('b1')) + (await echo('b2')),
+        ]);
+        return a + b + (await echo('c1'));
+      },
+      async () => {
+        await tick();
+        return (await echo('x1')) + (await echo('x2'));
+      },
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : null))).toEqual(['a1b1b2c1', 'x1x2']);
+    expect(rounds).toEqual([['a1', 'b1', 'x1'], ['b2', 'x2'], ['c1']]);
+  });
+
+  it('a failing part fails the handler once every part is done', async () => {
+    const tx = {};
+    const batch = beginBatch(tx);
+    let otherDone = false;
+    const [result] = await batch.run([
+      () =>
+        concurrently(tx, [
+          async () => {
+            throw new Error('boom');
+          },
+          async () => {
+            await tick();
+            otherDone = true;
+          },
+        ]),
+    ]);
+    expect(result).toMatchObject({ status: 'rejected', reason: new Error('boom') });
+    expect(otherDone).toBe(true);
   });
 
   it('outside a batch a call runs on its own', async () => {
