@@ -1,8 +1,9 @@
-import { runningClocks } from '../deadlines/clocks.ts';
+import { type DeadlineRow, runningClocks } from '../deadlines/clocks.ts';
+import { concurrently } from '../engine/batch.ts';
 import type { TextKey } from '../engine/catalogue.ts';
 import { formatSpan } from '../engine/format.ts';
 import type { Choice, Reply } from '../engine/message.ts';
-import { findStaff } from '../org/directory.ts';
+import { findStaff, type StaffRow } from '../org/directory.ts';
 import { categoryLabel } from '../repair/categories.ts';
 import { maskAddress, maskPhone } from '../validate/phone.ts';
 import type { Work } from '../work.ts';
@@ -18,7 +19,10 @@ export const caseAction = (caseId: number, verb: string) => `case:${caseId}:${ve
 export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
   const { t } = w.deps;
   const lang = 'zh' as const;
-  const assignee = caseRow.assigneeId ? await findStaff(w.tx, caseRow.assigneeId) : null;
+  const [assignee, clocks] = await concurrently<[StaffRow | null, DeadlineRow[]]>(w.tx, [
+    async () => (caseRow.assigneeId ? findStaff(w.tx, caseRow.assigneeId) : null),
+    () => runningClocks(w, caseRow.id),
+  ]);
   const lines: { label: string; value: string }[] = [];
   const category = categoryLabel(w.deps, caseRow.kind, caseRow.category, lang);
   if (category) lines.push({ label: t(lang, 'case.card.category'), value: category });
@@ -35,7 +39,7 @@ export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
   if (details.photos?.length)
     lines.push({ label: t(lang, 'case.card.photos'), value: String(details.photos.length) });
   lines.push({ label: t(lang, 'case.card.assignee'), value: assignee?.name ?? t(lang, 'nobody') });
-  for (const clock of await runningClocks(w, caseRow.id)) {
+  for (const clock of clocks) {
     const left = clock.dueAt.getTime() - w.now.getTime();
     const name = t(lang, `clock.${clock.kind}` as TextKey);
     const span = formatSpan(left, lang, t);

@@ -1,6 +1,7 @@
 import { getTableColumns, sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { viaBatch } from '../engine/batch.ts';
+import { concurrently, viaBatch } from '../engine/batch.ts';
+import type { Reply } from '../engine/message.ts';
 import { markAssigned, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { renderCard } from './card.ts';
@@ -70,15 +71,23 @@ export async function routeCase(
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
   const row = await assignCase(w, { caseId: opts.caseRow.id, teamId });
   const candidate = row.assigneeId ? { staffId: row.assigneeId } : undefined;
-  if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
-  const onDuty = opts.page ? await onDutyStaff(w.tx, { teamId, now: w.now }) : [];
-  await recordEvent(w, {
-    caseId: row!.id,
-    actorKind: 'system',
-    type: 'assigned',
-    data: { teamId, staffId: candidate?.staffId ?? null },
-  });
-  const card = await renderCard(w, row!);
+  // Independent of each other: one round trip for all (see concurrently in batch.ts).
+  const [, onDuty, , card] = await concurrently<
+    [unknown, Awaited<ReturnType<typeof onDutyStaff>>, unknown, Reply]
+  >(w.tx, [
+    async () => {
+      if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
+    },
+    async () => (opts.page ? onDutyStaff(w.tx, { teamId, now: w.now }) : []),
+    () =>
+      recordEvent(w, {
+        caseId: row!.id,
+        actorKind: 'system',
+        type: 'assigned',
+        data: { teamId, staffId: candidate?.staffId ?? null },
+      }),
+    () => renderCard(w, row!),
+  ]);
   if (opts.page) {
     const page = { text: w.deps.t('zh', 'staff.page', { caseNo: row!.id }) };
     await notifyTeam(w, { teamId, reply: page });
@@ -88,8 +97,11 @@ export async function routeCase(
       await notifyStaff(w, { staffId: member.staffId, reply: card });
     }
   } else {
-    await notifyTeam(w, { teamId, reply: card });
-    if (candidate) await notifyStaff(w, { staffId: candidate.staffId, reply: card });
+    // The group and the assignee's private chat: two chats, so no order between them to keep.
+    await concurrently(w.tx, [
+      () => notifyTeam(w, { teamId, reply: card }),
+      async () => (candidate ? notifyStaff(w, { staffId: candidate.staffId, reply: card }) : 0),
+    ]);
   }
   return row!;
 }

@@ -1,6 +1,7 @@
 import { openCase } from '../cases/open-case.ts';
 import { routeCase } from '../cases/route-case.ts';
-import { startClocks } from '../deadlines/clocks.ts';
+import { type DeadlineRow, startClocks } from '../deadlines/clocks.ts';
+import { concurrently } from '../engine/batch.ts';
 import { clearDialogue } from '../engine/dialogue-store.ts';
 import { defineFlow } from '../engine/flow.ts';
 import { formatTime } from '../engine/format.ts';
@@ -144,18 +145,19 @@ export const repairFlow = defineFlow<RepairData>({
       details: { photos: data.photos ?? [], preferredTime: data.time ?? null },
     });
     const clocks = policy.deadlines.repair;
-    // One after the other, not side by side: in a batch, a handler's calls go out when every
-    // handler waits for one (see batch.ts), so a second call at once would send the first early.
-    await rememberContact(ctx, { phone: data.phone, address: data.address });
-    const [confirm, handle, repair] = await startClocks(
-      ctx,
-      (['confirm', 'handle', 'repair'] as const).map((kind) => ({
-        caseId: caseRow.id,
-        kind,
-        duration: clocks[kind],
-        remind: true,
-      })),
-    );
+    const [, [confirm, handle, repair]] = await concurrently<[unknown, DeadlineRow[]]>(ctx.tx, [
+      () => rememberContact(ctx, { phone: data.phone, address: data.address }),
+      () =>
+        startClocks(
+          ctx,
+          (['confirm', 'handle', 'repair'] as const).map((kind) => ({
+            caseId: caseRow.id,
+            kind,
+            duration: clocks[kind],
+            remind: true,
+          })),
+        ),
+    ]);
     await routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area) });
     ctx.say(
       ctx.text('repair.opened', {
