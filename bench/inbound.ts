@@ -21,7 +21,13 @@ import postgres from 'postgres';
 import { buildServer } from '../src/bot/server.ts';
 import { cases, inboundMessages } from '../src/db/schema/index.ts';
 import { benchArgs } from './lib/args.ts';
-import { type Ceiling, createCeilingTable, insertCeiling, pgbenchCeiling } from './lib/ceiling.ts';
+import {
+  type Ceiling,
+  checkpoint,
+  createCeilingTable,
+  insertCeiling,
+  pgbenchCeiling,
+} from './lib/ceiling.ts';
 import { type Customer, customerOf, DIALOGUE, messageOf, STEPS } from './lib/fault-dialogue.ts';
 import type { ThreadData, ThreadResult } from './lib/inbound-thread.ts';
 import { startProfile } from './lib/profile.ts';
@@ -125,6 +131,8 @@ try {
 
   // 1. The ceiling.
   await createCeilingTable(db.url);
+  const note = await checkpoint(stats);
+  if (note) say(note);
   const ceiling: Ceiling = await insertCeiling(db.url, {
     connections: args.pool,
     seconds: args['ceiling-seconds'],
@@ -140,7 +148,9 @@ try {
   );
   const pgbench = args['no-pgbench']
     ? { error: 'skipped (--no-pgbench)' }
-    : await pgbenchCeiling(db.url, { connections: args.pool, seconds: args['ceiling-seconds'] });
+    : await checkpoint(stats).then(() =>
+        pgbenchCeiling(db.url, { connections: args.pool, seconds: args['ceiling-seconds'] }),
+      );
   say(
     'tps' in pgbench
       ? `ceiling (pgbench, same load): ${fmtRate(pgbench.tps, 'commits')}, latency average ${pgbench.latencyMs} ms`
@@ -151,6 +161,7 @@ try {
   const warm = new Recorder();
   await closedLoop('w', args.warmup, warm);
   await sleep(1200); // let the backends flush their statistics before the counters are read
+  await checkpoint(stats);
   const countersBefore = await dbCounters(stats, db.name);
   const tablesBefore = await tableCounters(stats);
   const cpuBefore = await sampleCpu();
@@ -218,7 +229,11 @@ try {
   );
   if (check.cases !== args.customers || check.unprocessed > 0 || closed.failed > 0) exitCode = 1;
   const ratio = msgsPerSec / ceiling.commitsPerSec;
-  say(`  ratio messages/s ÷ ceiling: ${ratio.toFixed(3)} (goal ≥ 0.5)`);
+  const ratioPgbench = 'tps' in pgbench ? msgsPerSec / pgbench.tps : null;
+  say(
+    `  ratio messages/s ÷ ceiling: ${ratio.toFixed(3)} (goal ≥ 0.5)` +
+      (ratioPgbench === null ? '' : `; ÷ pgbench's ceiling: ${ratioPgbench.toFixed(3)}`),
+  );
 
   // 2b. The same closed loop split over several pipelines (one per worker thread).
   let threaded: Awaited<ReturnType<typeof inThreads>> | null = null;
@@ -332,6 +347,7 @@ try {
       pgbenchTps: 'tps' in pgbench ? round(pgbench.tps) : null,
     },
     ratio: round(ratio, 3),
+    ratioPgbench: ratioPgbench === null ? null : round(ratioPgbench, 3),
     threads: threaded && {
       pipelines: args.threads,
       poolEach: threaded.poolEach,
