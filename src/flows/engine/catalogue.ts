@@ -420,11 +420,33 @@ export function createTranslator(overrides: Partial<Record<Lang, Record<string, 
     zh: { ...zh, ...overrides.zh },
     en: { ...en, ...overrides.en },
   };
+  // Each template is split into text and placeholders once, on first use.
+  const compiled: Record<Lang, Map<string, (params: TextParams) => string>> = {
+    zh: new Map(),
+    en: new Map(),
+  };
   return (lang, key, params = {}) => {
-    const template = tables[lang][key] ?? tables.zh[key] ?? key;
-    return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
-      name in params ? String(params[name]) : whole,
-    );
+    let fill = compiled[lang].get(key);
+    if (!fill) {
+      fill = compile(tables[lang][key] ?? tables.zh[key] ?? key);
+      compiled[lang].set(key, fill);
+    }
+    return fill(params);
+  };
+}
+
+/** `{name}` placeholders filled from the params; one without a value stays as written. */
+function compile(template: string): (params: TextParams) => string {
+  // Split with a capture group: the odd items are the placeholders' names.
+  const parts = template.split(/\{(\w+)\}/);
+  if (parts.length === 1) return () => template;
+  return (params) => {
+    let out = parts[0]!;
+    for (let i = 1; i < parts.length; i += 2) {
+      const name = parts[i]!;
+      out += (name in params ? String(params[name]) : `{${name}}`) + parts[i + 1]!;
+    }
+    return out;
   };
 }
 
