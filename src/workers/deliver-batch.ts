@@ -41,6 +41,8 @@ export async function deliverBatch(
       reason: string,
     ) => Promise<Effects>;
     concurrency?: number;
+    /** Runs each send (the worker's limit on sends at once, shared with its other jobs). */
+    slot?: <T>(send: () => Promise<T>) => Promise<T>;
   },
 ): Promise<BatchOutcome> {
   const rows = await db
@@ -62,18 +64,16 @@ export async function deliverBatch(
       if (!inBatch.has(id)) await opts.kicker.wakeNext?.(channel, id);
     },
   };
+  const slot = opts.slot ?? ((send) => send());
   const outcome: BatchOutcome = { sent: 0, requeued: 0 };
   const deliverChat = async (ids: number[]) => {
     for (let i = 0; i < ids.length; i++) {
       let result: DeliverResult;
       let delayMs: number;
       try {
-        result = await deliverOutbox(db, senders, {
-          outboxId: ids[i]!,
-          kicker,
-          lastAttempt: false,
-          onDead: opts.onDead,
-        });
+        result = await slot(() =>
+          deliverOutbox(db, senders, { outboxId: ids[i]!, kicker, lastAttempt: false, onDead: opts.onDead }),
+        );
         if (typeof result !== 'object') {
           if (result === 'sent') outcome.sent++;
           continue;

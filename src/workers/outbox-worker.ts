@@ -1,6 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
+import pLimit from 'p-limit';
 import type { Db, Tx } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
 import type { Effects, Kicker } from '../flows/engine/effects.ts';
@@ -38,6 +39,10 @@ export function startOutboxWorker(opts: {
   concurrency?: number;
   onDead?: (tx: Tx, row: { id: number; channel: string; chatId: string }, reason: string) => Promise<Effects>;
 }): Worker {
+  const concurrency = opts.concurrency ?? 16;
+  // At most `concurrency` sends at once in this worker, however many of them batches hold: each
+  // holds a pool connection while the channel answers.
+  const sending = pLimit(concurrency);
   const worker = new Worker(
     outboxQueueName(opts.channel),
     async (job: Job, token?: string) => {
@@ -51,21 +56,25 @@ export function startOutboxWorker(opts: {
           onDead: opts.onDead,
           // Without a way to give the row a job, the reconciler picks it up.
           requeue: (id, delayMs) => opts.kicker.retryLater?.(opts.channel, id, delayMs) ?? Promise.resolve(),
+          slot: sending,
         });
+      const { outboxId } = parsed.data;
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const result = await deliverOutbox(opts.db, opts.senders, {
-        outboxId: parsed.data.outboxId,
-        kicker: opts.kicker,
-        lastAttempt,
-        onDead: opts.onDead,
-      });
+      const result = await sending(() =>
+        deliverOutbox(opts.db, opts.senders, {
+          outboxId,
+          kicker: opts.kicker,
+          lastAttempt,
+          onDead: opts.onDead,
+        }),
+      );
       if (typeof result === 'object') {
         await job.moveToDelayed(Date.now() + result.waitMs, token);
         throw new DelayedError();
       }
       return result;
     },
-    { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 16 },
+    { connection: opts.connection, prefix: opts.prefix, concurrency },
   );
   worker.on('failed', (job, err) =>
     opts.log.warn({ jobId: job?.id, err: describeError(err) }, 'outbox job failed'),

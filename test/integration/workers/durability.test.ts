@@ -12,6 +12,7 @@ import { emptyEffects } from '../../../src/flows/engine/effects.ts';
 import { enqueueMessage } from '../../../src/flows/outbox/enqueue.ts';
 import { BATCH_RETRY_DELAY_MS, deliverBatch } from '../../../src/workers/deliver-batch.ts';
 import { deliverOutbox, WAITING_ROW_RECHECK_MS } from '../../../src/workers/deliver-outbox.ts';
+import { startOutboxWorker } from '../../../src/workers/outbox-worker.ts';
 import { outboxBatchJobId, outboxJobId } from '../../../src/workers/queues.ts';
 import { type ChannelSender, SendError } from '../../../src/workers/senders.ts';
 import { customer, eventually, startTestBot, type TestBot } from '../../fixtures/harness.ts';
@@ -317,6 +318,52 @@ describe('the outbox', () => {
       .from(outbox)
       .where(inArray(outbox.id, [x1!, y1!, x2!, z1!, x3!, y2!]));
     expect(states.every((r) => r.state === 'sent')).toBe(true);
+  });
+
+  it('a worker sends at most `concurrency` messages at once, however many batches it runs', async () => {
+    let now = 0;
+    let most = 0;
+    const sent: string[] = [];
+    const sender: ChannelSender = {
+      async send({ chatId }) {
+        most = Math.max(most, ++now);
+        await new Promise((r) => setTimeout(r, 20));
+        now--;
+        sent.push(chatId);
+        return {};
+      },
+    };
+    const worker = startOutboxWorker({
+      db: bot.rt.database.db,
+      senders: { web: sender },
+      kicker: bot.rt.kicker,
+      connection: bot.rt.redis,
+      prefix: bot.rt.env.QUEUE_PREFIX,
+      log: pino({ level: 'silent' }),
+      channel: 'web',
+      concurrency: 3,
+    });
+    try {
+      // Two commits, each waking the channel with one job for its six chats.
+      for (const commit of ['p', 'q']) {
+        const effects = emptyEffects();
+        for (let i = 0; i < 6; i++)
+          await enqueueMessage(bot.rt.database.db, {
+            channel: 'web',
+            chatId: `limit-${commit}${i}`,
+            reply: { text: 'x' },
+            now: new Date(),
+            effects,
+          });
+        await bot.rt.kicker.kick(effects);
+      }
+      // (The worker also delivers what earlier tests left queued.)
+      await eventually(async () => sent.filter((c) => c.startsWith('limit-')).length === 12 || undefined);
+      expect(most).toBeLessThanOrEqual(3);
+      expect(most).toBeGreaterThan(1);
+    } finally {
+      await worker.close();
+    }
   });
 
   it('a message that can never be delivered becomes a task to phone the customer', async () => {
