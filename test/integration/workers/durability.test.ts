@@ -250,6 +250,32 @@ describe('the outbox', () => {
     expect(await queue.count()).toBe(before + 1 + ids.length);
   });
 
+  it('retryLater gives a row a job of its own, or moves its sleeping job to when the row is due', async () => {
+    const effects = emptyEffects();
+    await enqueueMessage(bot.rt.database.db, {
+      channel: 'web',
+      chatId: 'retry-later',
+      reply: { text: 'x' },
+      now: new Date(),
+      effects,
+    });
+    const [id] = effects.outboxIds;
+    const queue = bot.rt.queues.outbox.web;
+    await bot.rt.kicker.retryLater!('web', id!, 60_000);
+    const job = await queue.getJob(outboxJobId(id!));
+    expect(job?.data).toEqual({ outboxId: id });
+    expect(await job!.getState()).toBe('delayed');
+    const dueAt = async () =>
+      Number((await bot.rt.redis.zscore(`${bot.rt.env.QUEUE_PREFIX}:outbox-web:delayed`, job!.id!)) ?? 0);
+    const first = await dueAt();
+    await bot.rt.kicker.retryLater!('web', id!, 5_000);
+    // Sooner now (the score holds the due time in its upper bits).
+    expect(await dueAt()).toBeLessThan(first);
+    expect(await job!.getState()).toBe('delayed');
+    await bot.rt.kicker.retryLater!('web', id!, 0);
+    expect(await job!.getState()).toBe('waiting');
+  });
+
   it('delivers a batch in order within each chat; a row that must wait takes the rest of its chat with it', async () => {
     const effects = emptyEffects();
     for (const [chatId, text] of [
