@@ -134,7 +134,7 @@ try {
     `Telegram's limits (proxy): ${LIMITS.chatPerSec} msg/s per chat (burst ${LIMITS.chatBurst}), ` +
       `${LIMITS.groupPerMin}/min per group, ${LIMITS.globalPerSec}/s overall; the bot's limiter: ` +
       `${BOT.perChat.max} per ${BOT.perChat.windowMs} ms per chat, ${BOT.perGroup.max} per ${BOT.perGroup.windowMs / 1000} s per group, ` +
-      `${BOT.global.max} per ${BOT.global.windowMs} ms overall`,
+      `${BOT.global.max} per ${BOT.global.windowMs} ms overall and ${BOT.globalBurst.max} per ${BOT.globalBurst.windowMs} ms`,
   );
 
   // The real sender, counted: what each call ended in.

@@ -4,7 +4,7 @@ import { outbox } from '../db/schema/index.ts';
 import { inJson } from '../flows/engine/batch.ts';
 import type { Effects, Kicker } from '../flows/engine/effects.ts';
 import { describeError, type Logger } from '../log.ts';
-import { type DeliverResult, deliverOutbox, WAITING_ROW_RECHECK_MS } from './deliver-outbox.ts';
+import { type DeliverResult, deliverOutbox, waitingRecheckMs } from './deliver-outbox.ts';
 import type { Senders } from './senders.ts';
 
 /** How long a row of a batch whose send failed waits before its own job tries again. */
@@ -89,7 +89,7 @@ export async function deliverBatch(
       await opts.requeue(ids[i]!, delayMs);
       // The rest of the chat waits behind it; each is woken when the one before is done (wakeNext),
       // and looks again after a while on its own.
-      for (const later of ids.slice(i + 1)) await opts.requeue(later, WAITING_ROW_RECHECK_MS);
+      for (let j = i + 1; j < ids.length; j++) await opts.requeue(ids[j]!, waitingRecheckMs(j - i));
       outcome.requeued += ids.length - i;
       return;
     }

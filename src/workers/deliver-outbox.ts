@@ -47,12 +47,13 @@ export async function deliverOutbox(
       return exists?.state === 'pending' ? { waitMs: 500 } : 'done';
     }
     if (row.state !== 'pending') return 'done';
-    const earlier = await pendingNeighbour(tx, row, 'before');
-    if (earlier) {
+    const earlier = await pendingBefore(tx, row);
+    if (earlier.length > 0) {
       // Make sure the earlier row has a job (after commit: never wait on the pool inside a transaction).
-      afterCommit = { outboxIds: [earlier.id], deadlines: [] };
-      // The earlier row wakes this one when it is done (wakeNext); this sleep is the safety net.
-      return { waitMs: WAITING_ROW_RECHECK_MS };
+      afterCommit = { outboxIds: [earlier[0]!], deadlines: [] };
+      // The earlier row wakes this one when it is done (wakeNext); this sleep is the safety net,
+      // longer the further back in the chat's queue the row is.
+      return { waitMs: waitingRecheckMs(earlier.length) };
     }
     const sender = senders[row.channel as keyof Senders];
     if (!sender) {
@@ -113,18 +114,38 @@ export async function deliverOutbox(
   });
   if (afterCommit) await opts.kicker.kick(afterCommit);
   if (finished && opts.kicker.wakeNext) {
-    const next = await pendingNeighbour(db, finished, 'after');
+    const next = await pendingAfter(db, finished);
     if (next) await opts.kicker.wakeNext(finished.channel, next.id);
   }
   if (result instanceof SendError) throw result;
   return result;
 }
 
-/** The first pending row of the same chat before (the one to wait for) or after (the one to wake) a row. */
-async function pendingNeighbour(
+/** The pending rows of the same chat before a row, oldest first (as many as `waitingRecheckMs` counts). */
+async function pendingBefore(
   db: DbOrTx,
   row: { channel: string; chatId: string; id: number },
-  side: 'before' | 'after',
+): Promise<number[]> {
+  const rows = await db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(
+      and(
+        eq(outbox.channel, row.channel),
+        eq(outbox.chatId, row.chatId),
+        eq(outbox.state, 'pending'),
+        lt(outbox.id, row.id),
+      ),
+    )
+    .orderBy(asc(outbox.id))
+    .limit(WAITING_ROW_RECHECK_MAX_MS / WAITING_ROW_RECHECK_MS);
+  return rows.map((r) => r.id);
+}
+
+/** The first pending row of the same chat after a row (the one to wake when it is done). */
+async function pendingAfter(
+  db: DbOrTx,
+  row: { channel: string; chatId: string; id: number },
 ): Promise<{ id: number } | undefined> {
   const [found] = await db
     .select({ id: outbox.id })
@@ -134,7 +155,7 @@ async function pendingNeighbour(
         eq(outbox.channel, row.channel),
         eq(outbox.chatId, row.chatId),
         eq(outbox.state, 'pending'),
-        side === 'before' ? lt(outbox.id, row.id) : gt(outbox.id, row.id),
+        gt(outbox.id, row.id),
       ),
     )
     .orderBy(asc(outbox.id))
@@ -142,5 +163,16 @@ async function pendingNeighbour(
   return found;
 }
 
-/** How long a row waiting behind an earlier row of its chat sleeps before looking again. */
+/** How long a row waiting behind an earlier row of its chat sleeps before looking again, per row ahead. */
 export const WAITING_ROW_RECHECK_MS = 2000;
+/** The longest such sleep (a row far back in a chat that is held to 20 messages a minute). */
+export const WAITING_ROW_RECHECK_MAX_MS = 60_000;
+
+/**
+ * The sleep of a row with `ahead` pending rows before it in its chat. It is only a safety net:
+ * each row is woken as soon as the one before it is done. Rows far back in a long queue look
+ * again rarely instead of every 2 s.
+ */
+export function waitingRecheckMs(ahead: number): number {
+  return Math.min(WAITING_ROW_RECHECK_MAX_MS, WAITING_ROW_RECHECK_MS * Math.max(1, ahead));
+}

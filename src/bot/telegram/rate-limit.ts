@@ -13,6 +13,12 @@ export interface RateLimits {
   perGroup: RateWindow;
   /** The whole bot (Telegram: about 30 messages a second). */
   global: RateWindow;
+  /**
+   * The whole bot over a short window, so that the second's messages go out spread over it, not
+   * in one burst: a send reaches Telegram a little after its slot is taken, and a burst delayed
+   * into the next second would add to that second's (Telegram counts on its own clock).
+   */
+  globalBurst: RateWindow;
 }
 
 /** Telegram's published limits with about 10 % to spare. */
@@ -20,6 +26,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   perChat: { max: 1, windowMs: 1100 },
   perGroup: { max: 18, windowMs: 60_000 },
   global: { max: 27, windowMs: 1000 },
+  globalBurst: { max: 6, windowMs: 200 },
 };
 
 /**
@@ -81,6 +88,7 @@ export function createRateLimiter(opts: {
           ? [[`${base}:group:${chatId}`, limits.perGroup] as [string, RateWindow]]
           : []),
         [`${base}:all`, limits.global],
+        [`${base}:burst`, limits.globalBurst],
       ];
       const member = `${Date.now()}-${randomBytes(6).toString('hex')}`;
       const result = await opts.redis.eval(

@@ -6,7 +6,7 @@ import { callbackKey } from '../../../src/bot/telegram/callback-data.ts';
 import { createUpdateHandler } from '../../../src/bot/telegram/inbound.ts';
 import { telegramKeyBase } from '../../../src/bot/telegram/keys.ts';
 import { startPolling } from '../../../src/bot/telegram/polling.ts';
-import type { RateLimits } from '../../../src/bot/telegram/rate-limit.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimits } from '../../../src/bot/telegram/rate-limit.ts';
 import { createTelegramSender } from '../../../src/bot/telegram/sender.ts';
 import type { TgUpdate } from '../../../src/bot/telegram/updates.ts';
 import type { InboundMessage, Reply } from '../../../src/flows/engine/message.ts';
@@ -102,12 +102,26 @@ describe('the Telegram sender', () => {
   });
 
   it('a group gets at most 18 messages a minute', async () => {
-    const sender = await senderOn(sent, { perChat: { max: 100, windowMs: 1000 } });
+    const sender = await senderOn(sent, {
+      perChat: { max: 100, windowMs: 1000 },
+      globalBurst: { max: 100, windowMs: 1000 },
+    });
     const group = `-100${chat()}`;
     for (let i = 0; i < 18; i++) await sender.send(deliver(group, { text: `m${i}` }));
     const err = await sendError(sender.send(deliver(group, { text: 'one too many' })));
     expect(err.opts.retryAfterMs).toBeGreaterThan(50_000);
     expect(api!.calls).toHaveLength(18);
+  });
+
+  it("the bot's messages are spread over each second, not sent in one burst", async () => {
+    expect(DEFAULT_RATE_LIMITS.globalBurst).toEqual({ max: 6, windowMs: 200 });
+    // A longer window than the default's, so that a slow machine cannot outrun it.
+    const sender = await senderOn(sent, { globalBurst: { max: 6, windowMs: 5000 } });
+    for (let i = 0; i < 6; i++) await sender.send(deliver(chat(), { text: `m${i}` }));
+    const err = await sendError(sender.send(deliver(chat(), { text: 'seventh' })));
+    expect(err.opts.retryAfterMs).toBeGreaterThan(0);
+    expect(err.opts.retryAfterMs).toBeLessThanOrEqual(5000);
+    expect(api!.calls).toHaveLength(6);
   });
 
   it('a user who blocked the bot (403) fails permanently; a server error is retried', async () => {

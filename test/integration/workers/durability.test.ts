@@ -11,7 +11,12 @@ import { fireDeadline } from '../../../src/flows/deadlines/fire-deadline.ts';
 import { emptyEffects } from '../../../src/flows/engine/effects.ts';
 import { enqueueMessage } from '../../../src/flows/outbox/enqueue.ts';
 import { BATCH_RETRY_DELAY_MS, deliverBatch } from '../../../src/workers/deliver-batch.ts';
-import { deliverOutbox, WAITING_ROW_RECHECK_MS } from '../../../src/workers/deliver-outbox.ts';
+import {
+  deliverOutbox,
+  WAITING_ROW_RECHECK_MAX_MS,
+  WAITING_ROW_RECHECK_MS,
+  waitingRecheckMs,
+} from '../../../src/workers/deliver-outbox.ts';
 import { startOutboxWorker } from '../../../src/workers/outbox-worker.ts';
 import { outboxBatchJobId, outboxJobId } from '../../../src/workers/queues.ts';
 import { type ChannelSender, SendError } from '../../../src/workers/senders.ts';
@@ -390,6 +395,23 @@ describe('the outbox', () => {
     } finally {
       await worker.close();
     }
+  });
+
+  it('a row waiting behind others of its chat looks again later the further back it is', async () => {
+    const ids = await queue('queue-chat', 4);
+    const wait = async (id: number) =>
+      deliverOutbox(
+        bot.rt.database.db,
+        { web: { send: async () => ({}) } },
+        {
+          outboxId: id,
+          kicker: bot.rt.kicker,
+          lastAttempt: false,
+        },
+      );
+    expect(await wait(ids[1]!)).toEqual({ waitMs: WAITING_ROW_RECHECK_MS });
+    expect(await wait(ids[3]!)).toEqual({ waitMs: 3 * WAITING_ROW_RECHECK_MS });
+    expect(waitingRecheckMs(1000)).toBe(WAITING_ROW_RECHECK_MAX_MS);
   });
 
   it('a message that can never be delivered becomes a task to phone the customer', async () => {
