@@ -47,7 +47,13 @@ export async function deliverOutbox(
       return exists?.state === 'pending' ? { waitMs: 500 } : 'done';
     }
     if (row.state !== 'pending') return 'done';
-    const earlier = await pendingBefore(tx, row);
+    // As many as the recheck below counts (see waitingRecheckMs).
+    const earlier = await pendingBeside(
+      tx,
+      row,
+      'before',
+      WAITING_ROW_RECHECK_MAX_MS / WAITING_ROW_RECHECK_MS,
+    );
     if (earlier.length > 0) {
       // Make sure the earlier row has a job (after commit: never wait on the pool inside a transaction).
       afterCommit = { outboxIds: [earlier[0]!], deadlines: [] };
@@ -114,17 +120,22 @@ export async function deliverOutbox(
   });
   if (afterCommit) await opts.kicker.kick(afterCommit);
   if (finished && opts.kicker.wakeNext) {
-    const next = await pendingAfter(db, finished);
-    if (next) await opts.kicker.wakeNext(finished.channel, next.id);
+    const [next] = await pendingBeside(db, finished, 'after', 1);
+    if (next) await opts.kicker.wakeNext(finished.channel, next);
   }
   if (result instanceof SendError) throw result;
   return result;
 }
 
-/** The pending rows of the same chat before a row, oldest first (as many as `waitingRecheckMs` counts). */
-async function pendingBefore(
+/**
+ * Pending rows of the same chat before a row (the ones it waits for) or after it (the next is the
+ * one to wake when it is done), oldest first, at most `limit`.
+ */
+async function pendingBeside(
   db: DbOrTx,
   row: { channel: string; chatId: string; id: number },
+  side: 'before' | 'after',
+  limit: number,
 ): Promise<number[]> {
   const rows = await db
     .select({ id: outbox.id })
@@ -134,33 +145,12 @@ async function pendingBefore(
         eq(outbox.channel, row.channel),
         eq(outbox.chatId, row.chatId),
         eq(outbox.state, 'pending'),
-        lt(outbox.id, row.id),
+        side === 'before' ? lt(outbox.id, row.id) : gt(outbox.id, row.id),
       ),
     )
     .orderBy(asc(outbox.id))
-    .limit(WAITING_ROW_RECHECK_MAX_MS / WAITING_ROW_RECHECK_MS);
+    .limit(limit);
   return rows.map((r) => r.id);
-}
-
-/** The first pending row of the same chat after a row (the one to wake when it is done). */
-async function pendingAfter(
-  db: DbOrTx,
-  row: { channel: string; chatId: string; id: number },
-): Promise<{ id: number } | undefined> {
-  const [found] = await db
-    .select({ id: outbox.id })
-    .from(outbox)
-    .where(
-      and(
-        eq(outbox.channel, row.channel),
-        eq(outbox.chatId, row.chatId),
-        eq(outbox.state, 'pending'),
-        gt(outbox.id, row.id),
-      ),
-    )
-    .orderBy(asc(outbox.id))
-    .limit(1);
-  return found;
 }
 
 /** How long a row waiting behind an earlier row of its chat sleeps before looking again, per row ahead. */
