@@ -1,9 +1,9 @@
 import { Queue } from 'bullmq';
-import { inArray } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
+import { inJson } from '../flows/engine/batch.ts';
 import type { Effects, Kicker } from '../flows/engine/effects.ts';
 import type { Channel } from '../flows/engine/message.ts';
 import { describeError, type Logger } from '../log.ts';
@@ -82,11 +82,42 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   };
 }
 
+const rowJob = (outboxId: number) => ({
+  name: 'deliver',
+  data: { outboxId },
+  opts: { jobId: outboxJobId(outboxId) },
+});
+
+function chunked<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /**
  * Wakes the workers after a commit: one job per channel for the outbox rows of the call (one per
- * row with `perRow`), one timer per deadline wake-up that falls within the horizon. Job ids are deterministic, so adding one twice adds it once.
+ * row with `perRow`), one timer per deadline wake-up that falls within the horizon. Job ids are
+ * deterministic, so adding one twice adds it once.
  */
 export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
+  const retryLater = async (channel: string, outboxId: number, delayMs: number) => {
+    const queue = queues.outbox[channel as Channel];
+    if (!queue) return;
+    const delay = Math.max(0, delayMs);
+    try {
+      // A row that has a job keeps it, rescheduled if it sleeps: the row is due in `delay` now,
+      // not when its job last looked (a wait for an earlier row is longer than a rate limit).
+      const job = await queue.getJob(outboxJobId(outboxId));
+      if (!job) await queue.add('deliver', { outboxId }, { jobId: outboxJobId(outboxId), delay });
+      else if (await job.isDelayed()) await (delay === 0 ? job.promote() : job.changeDelay(delay));
+    } catch (err) {
+      // A job that moved on in between (running or done) is fine too.
+      log.debug(
+        { outboxId, err: describeError(err) },
+        'could not reschedule the message; its job or the reconciler will',
+      );
+    }
+  };
   return {
     async kick(effects: Effects, opts: { perRow?: boolean } = {}) {
       try {
@@ -103,7 +134,7 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
               ...(await db
                 .select({ id: outbox.id, channel: outbox.channel })
                 .from(outbox)
-                .where(inArray(outbox.id, unknown))),
+                .where(inJson(outbox.id, unknown, 'int'))),
             );
           for (const channel of CHANNELS) {
             const ids = rows
@@ -111,24 +142,17 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
               .map((r) => r.id)
               .sort((a, b) => a - b);
             if (ids.length === 0) continue;
-            const jobs = [];
-            for (let i = 0; i < ids.length; i += opts.perRow ? ids.length : OUTBOX_BATCH_MAX) {
-              const chunk = opts.perRow ? ids : ids.slice(i, i + OUTBOX_BATCH_MAX);
-              if (!opts.perRow && chunk.length > 1)
-                jobs.push({
-                  name: 'deliver',
-                  data: { outboxIds: chunk },
-                  opts: { jobId: outboxBatchJobId(chunk) },
-                });
-              else
-                jobs.push(
-                  ...chunk.map((outboxId) => ({
-                    name: 'deliver',
-                    data: { outboxId },
-                    opts: { jobId: outboxJobId(outboxId) },
-                  })),
+            const jobs = opts.perRow
+              ? ids.map(rowJob)
+              : chunked(ids, OUTBOX_BATCH_MAX).map((chunk) =>
+                  chunk.length === 1
+                    ? rowJob(chunk[0]!)
+                    : {
+                        name: 'deliver',
+                        data: { outboxIds: chunk },
+                        opts: { jobId: outboxBatchJobId(chunk) },
+                      },
                 );
-            }
             await queues.outbox[channel].addBulk(jobs);
           }
         }
@@ -150,35 +174,8 @@ export function createKicker(queues: Queues, db: Db, log: Logger): Kicker {
         log.warn({ err: describeError(err) }, 'could not wake workers; the reconciler will');
       }
     },
-    async retryLater(channel: string, outboxId: number, delayMs: number) {
-      const queue = queues.outbox[channel as Channel];
-      if (!queue) return;
-      const delay = Math.max(0, delayMs);
-      try {
-        // A row that has a job keeps it, rescheduled if it sleeps: the row is due in `delay` now,
-        // not when its job last looked (a wait for an earlier row is longer than a rate limit).
-        const job = await queue.getJob(outboxJobId(outboxId));
-        if (!job) await queue.add('deliver', { outboxId }, { jobId: outboxJobId(outboxId), delay });
-        else if (await job.isDelayed()) await (delay === 0 ? job.promote() : job.changeDelay(delay));
-      } catch (err) {
-        // A job that moved on in between (running or done) is fine too.
-        log.debug(
-          { outboxId, err: describeError(err) },
-          'could not reschedule the message; its job or the reconciler will',
-        );
-      }
-    },
-    async wakeNext(channel: string, outboxId: number) {
-      const queue = queues.outbox[channel as Channel];
-      if (!queue) return;
-      try {
-        const job = await queue.getJob(outboxJobId(outboxId));
-        if (!job) await queue.add('deliver', { outboxId }, { jobId: outboxJobId(outboxId) });
-        else if (await job.isDelayed()) await job.promote();
-      } catch (err) {
-        // A job that moved on in between is fine: it is running or done.
-        log.debug({ err: describeError(err) }, 'could not wake the next message');
-      }
-    },
+    retryLater,
+    // The next row is due now: the same as a retry without a delay.
+    wakeNext: (channel, outboxId) => retryLater(channel, outboxId, 0),
   };
 }

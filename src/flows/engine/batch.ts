@@ -68,7 +68,7 @@ export class Batch {
     const n = parts.length;
     this.#active += n - 1;
     let finished = 0;
-    const settled = await Promise.allSettled(
+    return allSettledOrThrow<T>(
       parts.map((part) =>
         part().finally(() => {
           // The last part to finish is the handler going on.
@@ -79,9 +79,6 @@ export class Batch {
         }),
       ),
     );
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
   }
 
   /** A coalescer got a call (see Coalescer.call). */
@@ -154,8 +151,8 @@ export function exclusive<T>(ctx: { tx: object; msg: object }, fn: () => Promise
 }
 
 /**
- * Runs independent parts of a handler side by side (`Promise.all`, counted right in a batch: see
- * Batch.fork), so their statements share a round trip.
+ * Runs independent parts of a handler side by side (counted right in a batch: see Batch.fork), so
+ * their statements share a round trip. Waits for every part; the first failure is thrown.
  */
 export function concurrently<T extends unknown[]>(
   tx: object,
@@ -163,7 +160,18 @@ export function concurrently<T extends unknown[]>(
 ): Promise<T> {
   const batch = batches.get(tx);
   if (batch && parts.length > 1) return batch.fork<T>(parts);
-  return Promise.all(parts.map((part) => part())) as Promise<T>;
+  return allSettledOrThrow<T>(parts.map((part) => part()));
+}
+
+/**
+ * Every value, once all have settled; else the first failure. Unlike Promise.all, no part is
+ * still running on the transaction when the caller goes on (to roll it back, say).
+ */
+async function allSettledOrThrow<T extends unknown[]>(promises: Promise<unknown>[]): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { createHash, randomInt } from 'node:crypto';
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { outbox } from '../../../db/schema/index.ts';
 import { computeDue } from '../../../flows/deadlines/calendar.ts';
+import { inJson } from '../../../flows/engine/batch.ts';
 import type { Effects } from '../../../flows/engine/effects.ts';
 import { storeInbound } from '../../../flows/engine/inbound.ts';
 import type { InboundMessage, Reply } from '../../../flows/engine/message.ts';
@@ -115,7 +116,7 @@ export async function registerOfficialAccountRoutes(
           .from(outbox)
           .where(
             and(
-              inArray(outbox.id, ids),
+              inJson(outbox.id, ids, 'int'),
               eq(outbox.channel, 'wechat-oa'),
               eq(outbox.chatId, openid),
               eq(outbox.state, 'pending'),
@@ -137,7 +138,7 @@ export async function registerOfficialAccountRoutes(
           .set({ state: 'sent', sentAt: rt.deps.clock.now(), externalId: 'passive' })
           .where(
             and(
-              inArray(outbox.id, picked),
+              inJson(outbox.id, picked, 'int'),
               eq(outbox.channel, 'wechat-oa'),
               eq(outbox.chatId, openid),
               eq(outbox.state, 'pending'),

@@ -1,7 +1,8 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Contact, Room, Wechaty } from 'wechaty';
 import type { Db } from '../../../db/client.ts';
 import { staffIdentities } from '../../../db/schema/index.ts';
+import { inJson } from '../../../flows/engine/batch.ts';
 import { describeError, type Logger } from '../../../log.ts';
 import { type ChannelSender, type OutboundDelivery, SendError } from '../../../workers/senders.ts';
 import { renderForWechaty } from './render.ts';
@@ -51,7 +52,7 @@ export function createWechatySender(opts: {
     const rows = await db
       .select({ contactId: staffIdentities.externalUserId })
       .from(staffIdentities)
-      .where(and(eq(staffIdentities.channel, 'wechaty'), inArray(staffIdentities.staffId, staffIds)));
+      .where(and(eq(staffIdentities.channel, 'wechaty'), inJson(staffIdentities.staffId, staffIds, 'text')));
     const contacts: Contact[] = [];
     for (const { contactId } of rows) {
       const contact = await bot.Contact.find({ id: contactId }).catch(() => undefined);
