@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { caseEvents } from '../../db/schema/index.ts';
-import { viaBatch } from '../engine/batch.ts';
+import { batchOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 
 export type ActorKind = 'customer' | 'staff' | 'system';
@@ -24,10 +24,17 @@ export async function recordEvent(
     type: opts.type,
     data: opts.data ?? {},
   };
-  await viaBatch(w.tx, 'case.events', values, async (all) => {
-    if (all.length === 1) await w.tx.insert(caseEvents).values(all);
-    else
-      await w.tx.execute(sql`
+  // Nobody waits for an audit row: in a batch it goes out with the next round (deferred).
+  await viaBatch(
+    w.tx,
+    'case.events',
+    values,
+    async (all) => {
+      if (all.length === 1 && !batchOf(w.tx)) await w.tx.insert(caseEvents).values(all);
+      else
+        await sendStatement(
+          w.tx,
+          sql`
         insert into case_events (case_id, at, actor_kind, actor_id, type, data)
         select r.case_id, r.at, r.actor_kind, r.actor_id, r.type, r.data
         from json_to_recordset(${JSON.stringify(
@@ -39,7 +46,10 @@ export async function recordEvent(
             type: v.type,
             data: v.data,
           })),
-        )}::json) as r(case_id int, at timestamptz, actor_kind text, actor_id text, type text, data jsonb)`);
-    return all.map(() => undefined);
-  });
+        )}::json) as r(case_id int, at timestamptz, actor_kind text, actor_id text, type text, data jsonb)`,
+        );
+      return all.map(() => undefined);
+    },
+    { deferred: true },
+  );
 }

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { rowOf, viaBatch } from '../engine/batch.ts';
+import { batchOf, rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Channel, Lang } from '../engine/message.ts';
 import type { Work } from '../work.ts';
 import { recordEvent } from './events.ts';
@@ -45,9 +45,11 @@ export async function openCase(
   };
   // In a batch the cases opened in one round are one insert; RETURNING gives them in order.
   const row = await viaBatch(w.tx, 'cases.open', values, async (all) => {
-    if (all.length === 1) return w.tx.insert(cases).values(all).returning();
-    // Several: one insert with the rows as JSON, in order (ids ascend with it), then read back.
-    const inserted = await w.tx.execute<Record<string, unknown>>(sql`
+    if (all.length === 1 && !batchOf(w.tx)) return w.tx.insert(cases).values(all).returning();
+    // In a batch: one insert with the rows as JSON, in order (ids ascend with it), returned.
+    const inserted = await sendStatement(
+      w.tx,
+      sql`
       insert into cases (kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
                          phone, address, area, summary, details, created_at, updated_at)
       select r.kind, r.category, r.priority, r.state, r.customer_id, r.channel, r.chat_id, r.customer_lang,
@@ -74,8 +76,9 @@ export async function openCase(
         as r(kind text, category text, priority text, state text, customer_id int, channel text, chat_id text,
              customer_lang text, phone text, address text, area text, summary text, details jsonb,
              created_at timestamptz, updated_at timestamptz)
-      returning *`);
-    return [...inserted].map((r) => rowOf(cases, r)).sort((a, b) => a.id - b.id);
+      returning *`,
+    );
+    return inserted.map((r) => rowOf(cases, r)).sort((a, b) => a.id - b.id);
   });
   await recordEvent(w, {
     caseId: row!.id,

@@ -1,6 +1,6 @@
-import { getTableColumns, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { concurrently, viaBatch } from '../engine/batch.ts';
+import { concurrently, rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Reply } from '../engine/message.ts';
 import { markAssigned, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
@@ -45,12 +45,15 @@ async function assignCase(w: Work, input: { caseId: number; teamId: string }): P
           picks.push({ case_id: a.caseId, team: teamId, staff: best?.staffId ?? null });
         }
       }
-      const rows = (await w.tx
-        .update(cases)
-        .set({ teamId: sql`r.team`, assigneeId: sql`r.staff`, updatedAt: w.now })
-        .from(sql`json_to_recordset(${JSON.stringify(picks)}::json) as r(case_id int, team text, staff text)`)
-        .where(sql`${cases.id} = r.case_id`)
-        .returning(getTableColumns(cases))) as CaseRow[];
+      const rows = (
+        await sendStatement(
+          w.tx,
+          sql`update ${cases} set team_id = r.team, assignee_id = r.staff, updated_at = ${w.now.toISOString()}::timestamptz
+              from json_to_recordset(${JSON.stringify(picks)}::json) as r(case_id int, team text, staff text)
+              where ${cases.id} = r.case_id
+              returning ${cases}.*`,
+        )
+      ).map((r) => rowOf(cases, r));
       const byId = new Map(rows.map((r) => [r.id, r]));
       return all.map((a) => byId.get(a.caseId)!);
     },

@@ -1,6 +1,15 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { deadlines } from '../../db/schema/index.ts';
-import { distinctRounds, groupedBy, inJson, rowOf, viaBatch } from '../engine/batch.ts';
+import {
+  batchOf,
+  distinctRounds,
+  groupedBy,
+  inJson,
+  rowOf,
+  selectFrom,
+  sendStatement,
+  viaBatch,
+} from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 import { computeDue } from './calendar.ts';
 import type { Duration } from './duration.ts';
@@ -33,7 +42,7 @@ export async function startClocks(w: Work, starts: ClockStart[]): Promise<Deadli
   const values = starts.map((opts) => clockValues(w, opts));
   const rows = await viaBatch(w.tx, 'clocks.start', values, async (lists) => {
     const all = lists.flat();
-    if (all.length === 1)
+    if (all.length === 1 && !batchOf(w.tx))
       return [
         await w.tx
           .insert(deadlines)
@@ -45,7 +54,9 @@ export async function startClocks(w: Work, starts: ClockStart[]): Promise<Deadli
     // in two statements, in order), by a statement of a fixed text.
     const byClock = new Map<string, DeadlineRow>();
     for (const round of distinctRounds(all, (v) => `${v.caseId}:${v.kind}`)) {
-      const rows = await w.tx.execute<Record<string, unknown>>(sql`
+      const rows = await sendStatement(
+        w.tx,
+        sql`
         insert into deadlines (case_id, kind, due_at, next_at, state, level, started_at)
         select r.case_id, r.kind, r.due_at, r.next_at, r.state, r.level, r.started_at
         from json_to_recordset(${JSON.stringify(
@@ -63,7 +74,8 @@ export async function startClocks(w: Work, starts: ClockStart[]): Promise<Deadli
         on conflict (case_id, kind) do update set
           due_at = excluded.due_at, next_at = excluded.next_at, state = excluded.state, level = excluded.level,
           started_at = excluded.started_at, breach_reason = null, breached_at = null, met_at = null
-        returning *`);
+        returning *`,
+      );
       for (const raw of rows) {
         const r = rowOf(deadlines, raw);
         byClock.set(`${r.caseId}:${r.kind}`, r);
@@ -135,11 +147,12 @@ export async function stopAllClocks(
 /** Running clocks of a case, soonest first. */
 export async function runningClocks(w: Pick<Work, 'tx'>, caseId: number): Promise<DeadlineRow[]> {
   return viaBatch(w.tx, 'clocks.running', caseId, async (ids) => {
-    const rows = await w.tx
-      .select()
-      .from(deadlines)
-      .where(and(inJson(deadlines.caseId, ids, 'int'), eq(deadlines.state, 'running')))
-      .orderBy(sql`${deadlines.dueAt} asc`, deadlines.id);
+    const rows = await selectFrom(
+      w.tx,
+      deadlines,
+      sql`${inJson(deadlines.caseId, ids, 'int')} and ${deadlines.state} = 'running'`,
+      sql`${deadlines.dueAt} asc, ${deadlines.id}`,
+    );
     return groupedBy(ids, rows, (r) => r.caseId);
   });
 }

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { chatIdentities } from '../../db/schema/index.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { Work } from '../work.ts';
-import { pairKey, pairsInJson, viaBatch } from './batch.ts';
+import { pairKey, pairsInJson, selectFrom, sendStatement, viaBatch } from './batch.ts';
 import type { TextKey, TextParams } from './catalogue.ts';
 import type { InboundMessage, Lang, Reply } from './message.ts';
 
@@ -42,21 +42,16 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
         'customer.byIdentity',
         { channel: msg.channel, id: msg.sender.id },
         async (who) => {
-          const rows = await w.tx
-            .select({
-              channel: chatIdentities.channel,
-              id: chatIdentities.externalUserId,
-              customerId: chatIdentities.customerId,
-            })
-            .from(chatIdentities)
-            .where(
-              pairsInJson(
-                chatIdentities.channel,
-                chatIdentities.externalUserId,
-                who.map((x) => [x.channel, x.id]),
-              ),
-            );
-          const found = new Map(rows.map((r) => [pairKey(r.channel, r.id), r.customerId]));
+          const rows = await selectFrom(
+            w.tx,
+            chatIdentities,
+            pairsInJson(
+              chatIdentities.channel,
+              chatIdentities.externalUserId,
+              who.map((x) => [x.channel, x.id]),
+            ),
+          );
+          const found = new Map(rows.map((r) => [pairKey(r.channel, r.externalUserId), r.customerId]));
           return who.map((x) => found.get(pairKey(x.channel, x.id)) ?? null);
         },
       );
@@ -71,7 +66,9 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
         async (all) => {
           // The customers and their chat identities in one statement; ids drawn first, in order.
           const at = w.now.toISOString();
-          const rows = await w.tx.execute<{ n: number; id: string | number }>(sql`
+          const rows = await sendStatement<{ n: number; id: string | number }>(
+            w.tx,
+            sql`
             with input as (
               select * from json_to_recordset(${JSON.stringify(all.map((c, n) => ({ ...c, n })))}::json)
                 as r(n int, channel text, id text, name text, lang text)),
@@ -84,8 +81,9 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
               insert into chat_identities (channel, external_user_id, customer_id, created_at)
               select input.channel, input.id, ids.customer_id, ${at}::timestamptz
               from input join ids using (n))
-            select n, customer_id as id from ids`);
-          const byN = new Map([...rows].map((r) => [Number(r.n), Number(r.id)]));
+            select n, customer_id as id from ids`,
+          );
+          const byN = new Map(rows.map((r) => [Number(r.n), Number(r.id)]));
           return all.map((_, n) => byN.get(n)!);
         },
       );

@@ -1,7 +1,7 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { dialogues } from '../../db/schema/index.ts';
-import { batchOf, distinctRounds } from './batch.ts';
+import { type Batch, batchOf, selectFrom, sendStatement } from './batch.ts';
 import type { Channel, Choice, Lang } from './message.ts';
 
 export type DialogueRow = typeof dialogues.$inferSelect;
@@ -36,7 +36,8 @@ export async function lockDialogue(tx: DbOrTx, key: DialogueKey): Promise<void> 
 export async function lockDialogues(tx: DbOrTx, keys: DialogueKey[]): Promise<void> {
   if (keys.length === 0) return;
   const lockKeys = [...new Set(keys.map(dialogueLockKey))];
-  await tx.execute(
+  await sendStatement(
+    tx,
     sql`select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from json_array_elements_text(${JSON.stringify(lockKeys)}::json) as k order by 1) as s`,
   );
   const batch = batchOf(tx);
@@ -47,11 +48,7 @@ export async function loadDialogue(tx: DbOrTx, key: DialogueKey): Promise<Dialog
   const batch = batchOf(tx);
   if (batch)
     return batch
-      .coalescer<DialogueKey, DialogueRow | null>('dialogue.load', async (keys) => {
-        const rows = await tx.select().from(dialogues).where(keysMatch(keys));
-        const byKey = new Map(rows.map((r) => [keyOf(r as DialogueKey), r]));
-        return keys.map((k) => byKey.get(keyOf(k)) ?? null);
-      })
+      .coalescer<DialogueKey, DialogueRow | null>('dialogue.load', (keys) => loadDialogues(tx, keys))
       .call(key);
   const rows = await tx
     .select()
@@ -64,6 +61,14 @@ export async function loadDialogue(tx: DbOrTx, key: DialogueKey): Promise<Dialog
       ),
     );
   return rows[0] ?? null;
+}
+
+/** Several dialogues in one statement, one per key (null: none), in the order of the keys. */
+export async function loadDialogues(tx: DbOrTx, keys: DialogueKey[]): Promise<(DialogueRow | null)[]> {
+  if (keys.length === 0) return [];
+  const rows = await selectFrom(tx, dialogues, keysMatch(keys));
+  const byKey = new Map(rows.map((r) => [keyOf(r as DialogueKey), r]));
+  return keys.map((k) => byKey.get(keyOf(k)) ?? null);
 }
 
 /** Saves where the user is; each save bumps the revision. */
@@ -94,39 +99,7 @@ export async function saveDialogue(
     remindedAt: null,
   };
   const batch = batchOf(tx);
-  if (batch)
-    return batch
-      .coalescer<DialogueValues, void>('dialogue.save', async (all) => {
-        // One upsert may not touch a row twice: a key saved twice in one round goes in order.
-        // The rows travel as one JSON parameter (no per-value work in the query builder).
-        for (const round of distinctRounds(all, (v) => keyOf(v as DialogueKey)))
-          await tx.execute(sql`
-            insert into dialogues (channel, chat_id, user_id, flow, flow_version, step, data, history, offered, lang, updated_at, reminded_at)
-            select r.channel, r.chat_id, r.user_id, r.flow, r.flow_version, r.step, r.data, r.history, r.offered, r.lang, r.updated_at, null
-            from json_to_recordset(${JSON.stringify(
-              round.map((v) => ({
-                channel: v.channel,
-                chat_id: v.chatId,
-                user_id: v.userId,
-                flow: v.flow,
-                flow_version: v.flowVersion,
-                step: v.step,
-                data: v.data,
-                history: v.history,
-                offered: v.offered,
-                lang: v.lang,
-                updated_at: (v.updatedAt as Date).toISOString(),
-              })),
-            )}::json) as r(channel text, chat_id text, user_id text, flow text, flow_version int, step text,
-                           data jsonb, history jsonb, offered jsonb, lang text, updated_at timestamptz)
-            on conflict (channel, chat_id, user_id) do update set
-              flow = excluded.flow, flow_version = excluded.flow_version, step = excluded.step,
-              data = excluded.data, history = excluded.history, offered = excluded.offered,
-              lang = excluded.lang, updated_at = excluded.updated_at, reminded_at = null,
-              revision = dialogues.revision + 1`);
-        return all.map(() => undefined);
-      })
-      .call(values);
+  if (batch) return writeInBatch(batch, tx, key, values);
   await tx
     .insert(dialogues)
     .values(values)
@@ -138,13 +111,7 @@ export async function saveDialogue(
 
 export async function clearDialogue(tx: DbOrTx, key: DialogueKey): Promise<void> {
   const batch = batchOf(tx);
-  if (batch)
-    return batch
-      .coalescer<DialogueKey, void>('dialogue.clear', async (keys) => {
-        await tx.delete(dialogues).where(keysMatch(keys));
-        return keys.map(() => undefined);
-      })
-      .call(key);
+  if (batch) return writeInBatch(batch, tx, key, null);
   await tx
     .delete(dialogues)
     .where(
@@ -154,4 +121,67 @@ export async function clearDialogue(tx: DbOrTx, key: DialogueKey): Promise<void>
         eq(dialogues.userId, key.userId),
       ),
     );
+}
+
+/**
+ * A batch's dialogue writes are deferred (nobody waits for them) and only the last one of each
+ * dialogue counts: a clear followed by a save is the save. They go out as one delete and one
+ * upsert, sent together, the rows as one JSON parameter each.
+ */
+function writeInBatch(
+  batch: Batch,
+  tx: DbOrTx,
+  key: DialogueKey,
+  values: DialogueValues | null,
+): Promise<void> {
+  return batch
+    .coalescer<{ key: DialogueKey; values: DialogueValues | null }, void>(
+      'dialogue.write',
+      async (all) => {
+        const last = new Map<string, { key: DialogueKey; values: DialogueValues | null }>();
+        for (const w of all) {
+          const k = keyOf(w.key);
+          last.delete(k); // re-inserted: the map keeps the order of the last writes
+          last.set(k, w);
+        }
+        const cleared = [...last.values()].filter((w) => w.values === null).map((w) => w.key);
+        const saved = [...last.values()].flatMap((w) => (w.values ? [w.values] : []));
+        const sent: Promise<unknown>[] = [];
+        if (cleared.length > 0)
+          sent.push(sendStatement(tx, sql`delete from ${dialogues} where ${keysMatch(cleared)}`));
+        if (saved.length > 0) sent.push(sendStatement(tx, upsertDialogues(saved)));
+        await Promise.all(sent);
+        return all.map(() => undefined);
+      },
+      { deferred: true },
+    )
+    .call({ key, values });
+}
+
+/** Saves several dialogues (of different keys) in one statement; each save bumps the revision. */
+function upsertDialogues(rows: DialogueValues[]): SQL {
+  return sql`
+    insert into dialogues (channel, chat_id, user_id, flow, flow_version, step, data, history, offered, lang, updated_at, reminded_at)
+    select r.channel, r.chat_id, r.user_id, r.flow, r.flow_version, r.step, r.data, r.history, r.offered, r.lang, r.updated_at, null
+    from json_to_recordset(${JSON.stringify(
+      rows.map((v) => ({
+        channel: v.channel,
+        chat_id: v.chatId,
+        user_id: v.userId,
+        flow: v.flow,
+        flow_version: v.flowVersion,
+        step: v.step,
+        data: v.data,
+        history: v.history,
+        offered: v.offered,
+        lang: v.lang,
+        updated_at: (v.updatedAt as Date).toISOString(),
+      })),
+    )}::json) as r(channel text, chat_id text, user_id text, flow text, flow_version int, step text,
+                   data jsonb, history jsonb, offered jsonb, lang text, updated_at timestamptz)
+    on conflict (channel, chat_id, user_id) do update set
+      flow = excluded.flow, flow_version = excluded.flow_version, step = excluded.step,
+      data = excluded.data, history = excluded.history, offered = excluded.offered,
+      lang = excluded.lang, updated_at = excluded.updated_at, reminded_at = null,
+      revision = dialogues.revision + 1`;
 }

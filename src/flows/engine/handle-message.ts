@@ -1,23 +1,39 @@
-import { findStaffByIdentity } from '../org/directory.ts';
+import { findStaffByIdentity, type StaffRow } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
 import { exclusive } from './batch.ts';
 import { createContext } from './context.ts';
+import type { DialogueRow } from './dialogue-store.ts';
 import type { InboundMessage } from './message.ts';
 import { routePrivate, type Services } from './router.ts';
+
+/**
+ * What a batch read for a message along with storing it (see receiveBatch): the sender's staff
+ * record and, in a private chat, the dialogue. Read after the dialogue was locked, so they are
+ * what the handler would have read itself.
+ */
+export interface Preloaded {
+  staff: StaffRow | null;
+  dialogue?: DialogueRow | null;
+}
 
 /**
  * Handles one stored inbound message inside the caller's transaction: group chats go to the
  * staff side, private chats to the dialogue router; the replies join the outbox in order.
  */
-export async function handleMessage(w: Work, services: Services, msg: InboundMessage): Promise<void> {
+export async function handleMessage(
+  w: Work,
+  services: Services,
+  msg: InboundMessage,
+  preloaded?: Preloaded,
+): Promise<void> {
   const ctx = createContext(w, msg, msg.sender.lang ?? 'zh');
   if (msg.chatKind === 'group') {
-    const staff = await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
+    const staff = preloaded ? preloaded.staff : await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
     // Staff act on shared cases: one at a time within a batch.
     await exclusive(ctx, () => services.group(ctx, staff));
   } else {
-    await routePrivate(ctx, services);
+    await routePrivate(ctx, services, preloaded);
   }
   for (const reply of ctx.replies)
     await enqueueMessage(w.tx, {

@@ -1,13 +1,14 @@
 import { and, asc, eq, isNull, lt, sql } from 'drizzle-orm';
-import type { Db, DbOrTx, Tx } from '../../db/client.ts';
+import { beforeEachStatement, type Db, type DbOrTx, type Tx } from '../../db/client.ts';
 import { inboundMessages } from '../../db/schema/index.ts';
 import { describeError } from '../../log.ts';
 import type { FlowDeps } from '../deps.ts';
+import { findStaffByIdentities } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
-import { beginBatch, pairKey as messageKey, pairsInJson } from './batch.ts';
-import { lockDialogues } from './dialogue-store.ts';
+import { beginBatch, pairKey as messageKey, pairsInJson, sendStatement } from './batch.ts';
+import { loadDialogues, lockDialogues } from './dialogue-store.ts';
 import { type Effects, emptyEffects } from './effects.ts';
-import { handleMessage } from './handle-message.ts';
+import { handleMessage, type Preloaded } from './handle-message.ts';
 import type { InboundMessage } from './message.ts';
 import type { Services } from './router.ts';
 
@@ -171,6 +172,11 @@ export interface Received {
  * messages must be of different senders or chats (the batcher in src/bot/pipeline.ts sees to it).
  * If anything fails, nothing of the batch is kept and each message is received on its own, so a
  * failing message is stored with its error and the others are handled as usual.
+ *
+ * Round trips: the first sends the dialogue locks, the messages and what every handler reads
+ * first (the sender's staff record, the private dialogue) together; the writes nobody waits for
+ * (replies, dialogue state, audit rows) go out with the next round or with the COMMIT. A dialogue
+ * step that only answers and moves on is three round trips: BEGIN, that first one, and the commit.
  */
 export async function receiveBatch(
   db: Db,
@@ -179,22 +185,33 @@ export async function receiveBatch(
   msgs: InboundMessage[],
 ): Promise<Received[]> {
   try {
-    return await db.transaction(async (tx) => {
+    let written: Promise<void> = Promise.resolve();
+    const results = await db.transaction(async (tx) => {
       const batch = beginBatch(tx);
+      beforeEachStatement(tx, () => batch.sendDeferred());
       const now = deps.clock.now();
       const results: Received[] = new Array(msgs.length);
-      // The dialogues are locked in the same round trip as the messages are stored (a duplicate's
-      // lock is simply not needed).
-      const locking = lockDialogues(
+      const keys = msgs.map((m) => ({ channel: m.channel, chatId: m.chatId, userId: m.sender.id }));
+      // One round trip. The locks are issued first: the dialogues are read under them (statements
+      // of a transaction run in the order they are issued). A duplicate's reads are not needed.
+      const locking = lockDialogues(tx, keys);
+      const staffLoading = findStaffByIdentities(
         tx,
-        msgs.map((m) => ({ channel: m.channel, chatId: m.chatId, userId: m.sender.id })),
+        msgs.map((m) => ({ channel: m.channel, id: m.sender.id })),
+      );
+      const privateAt = msgs.flatMap((m, i) => (m.chatKind === 'group' ? [] : [i]));
+      const dialoguesLoading = loadDialogues(
+        tx,
+        privateAt.map((i) => keys[i]!),
       );
       // Stored as processed at once: if handling fails, the whole transaction is undone.
-      const inserting = tx.execute<{
+      const inserting = sendStatement<{
         id: string | number;
         channel: string;
         channel_message_id: string;
-      }>(sql`
+      }>(
+        tx,
+        sql`
         insert into inbound_messages (channel, channel_message_id, chat_id, sender_id, payload, received_at, processed_at, attempts)
         select r.channel, r.channel_message_id, r.chat_id, r.sender_id, r.payload, r.received_at, ${now.toISOString()}::timestamptz, 1
         from json_to_recordset(${JSON.stringify(
@@ -210,11 +227,19 @@ export async function receiveBatch(
             })),
         )}::json) as r(channel text, channel_message_id text, chat_id text, sender_id text, payload jsonb, received_at timestamptz)
         on conflict (channel, channel_message_id) do nothing
-        returning id, channel, channel_message_id`);
-      const [inserted] = await Promise.all([inserting, locking]);
-      const idOf = new Map(
-        [...inserted].map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]),
+        returning id, channel, channel_message_id`,
       );
+      const [, staffOf, dialogueRows, inserted] = await Promise.all([
+        locking,
+        staffLoading,
+        dialoguesLoading,
+        inserting,
+      ]);
+      const preloaded: Preloaded[] = msgs.map((_, i) => ({ staff: staffOf[i] ?? null }));
+      privateAt.forEach((i, n) => {
+        preloaded[i]!.dialogue = dialogueRows[n] ?? null;
+      });
+      const idOf = new Map(inserted.map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]));
       const fresh: { i: number; id: number; msg: InboundMessage; effects: Effects }[] = [];
       const duplicates: number[] = [];
       msgs.forEach((msg, i) => {
@@ -246,14 +271,23 @@ export async function receiveBatch(
         }
       }
       const settled = await batch.run(
-        fresh.map((f) => () => handleMessage({ tx, deps, effects: f.effects, now }, services, f.msg)),
+        fresh.map(
+          (f) => () => handleMessage({ tx, deps, effects: f.effects, now }, services, f.msg, preloaded[f.i]),
+        ),
       );
       const failure = settled.find((s) => s.status === 'rejected');
       if (failure) throw failure.reason;
+      // The held-back writes are sent now and the COMMIT right behind them, in the same round
+      // trip. Should one of them fail, the transaction is aborted and its COMMIT rolls back: the
+      // failure is thrown once the transaction is over (below). Their ids reach the effects first.
+      written = batch.finish();
+      written.catch(() => {});
       for (const f of fresh)
         results[f.i] = { id: f.id, duplicate: false, status: 'processed', effects: f.effects };
       return results;
     });
+    await written;
+    return results;
   } catch (err) {
     deps.log.warn(
       { messages: msgs.length, err: describeError(err) },

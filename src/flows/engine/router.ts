@@ -78,18 +78,25 @@ function positionOf(services: Services, row: DialogueRow | null): Position | 'st
  * Handles one message in a private chat: staff commands, the leak words, the words that work
  * everywhere (取消 返回 人工 帮助 菜单), the current dialogue step, or the menu.
  */
-export async function routePrivate(ctx: Context, services: Services): Promise<void> {
+export async function routePrivate(
+  ctx: Context,
+  services: Services,
+  preloaded?: { staff: StaffRow | null; dialogue?: DialogueRow | null },
+): Promise<void> {
   const { msg } = ctx;
   const key: DialogueKey = { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id };
-  // The dialogue is read along with the sender's staff record (one round trip); a staff command
-  // does not need it, and does not change it.
-  const [staff, loaded] = await concurrently<[StaffRow | null, DialogueRow | null]>(ctx.tx, [
-    () => findStaffByIdentity(ctx.tx, msg.channel, msg.sender.id),
-    async () => {
-      await lockDialogue(ctx.tx, key);
-      return loadDialogue(ctx.tx, key);
-    },
-  ]);
+  // The dialogue is read along with the sender's staff record (one round trip, or none when the
+  // batch read both with the message); a staff command does not need it, and does not change it.
+  const [staff, loaded] =
+    preloaded?.dialogue !== undefined
+      ? [preloaded.staff, preloaded.dialogue]
+      : await concurrently<[StaffRow | null, DialogueRow | null]>(ctx.tx, [
+          () => findStaffByIdentity(ctx.tx, msg.channel, msg.sender.id),
+          async () => {
+            await lockDialogue(ctx.tx, key);
+            return loadDialogue(ctx.tx, key);
+          },
+        ]);
   // What touches shared rows (cases, codes, alarms) runs alone within a batch (see batch.ts).
   if (await exclusive(ctx, () => services.staffCommand(ctx, staff))) return;
 

@@ -1,7 +1,17 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { staff, staffIdentities, teamChats, teamMembers, teams } from '../../db/schema/index.ts';
-import { batchOf, groupedBy, inJson, pairKey, pairsInJson, viaBatch } from '../engine/batch.ts';
+import {
+  batchOf,
+  groupedBy,
+  inJson,
+  pairKey,
+  pairsInJson,
+  rowOf,
+  selectFrom,
+  sendStatement,
+  viaBatch,
+} from '../engine/batch.ts';
 import type { Channel } from '../engine/message.ts';
 
 export type StaffRow = typeof staff.$inferSelect;
@@ -16,24 +26,9 @@ export async function findStaffByIdentity(
   const batch = batchOf(tx);
   if (batch)
     return batch
-      .coalescer<{ channel: Channel; id: string }, StaffRow | null>('staff.byIdentity', async (who) => {
-        const rows = await tx
-          .select({ s: staff, channel: staffIdentities.channel, id: staffIdentities.externalUserId })
-          .from(staffIdentities)
-          .innerJoin(staff, eq(staff.id, staffIdentities.staffId))
-          .where(
-            and(
-              pairsInJson(
-                staffIdentities.channel,
-                staffIdentities.externalUserId,
-                who.map((w) => [w.channel, w.id]),
-              ),
-              eq(staff.active, true),
-            ),
-          );
-        const found = new Map(rows.map((r) => [pairKey(r.channel, r.id), r.s]));
-        return who.map((w) => found.get(pairKey(w.channel, w.id)) ?? null);
-      })
+      .coalescer<{ channel: Channel; id: string }, StaffRow | null>('staff.byIdentity', (who) =>
+        findStaffByIdentities(tx, who),
+      )
       .call({ channel, id: externalUserId });
   const rows = await tx
     .select({ s: staff })
@@ -47,6 +42,27 @@ export async function findStaffByIdentity(
       ),
     );
   return rows[0]?.s ?? null;
+}
+
+/** The active staff members behind several chat accounts, one per account (null: not staff), in one statement. */
+export async function findStaffByIdentities(
+  tx: DbOrTx,
+  who: { channel: Channel; id: string }[],
+): Promise<(StaffRow | null)[]> {
+  const rows = await sendStatement(
+    tx,
+    sql`select ${staff}.*, ${staffIdentities.channel} as identity_channel, ${staffIdentities.externalUserId} as identity_id
+        from ${staffIdentities} join ${staff} on ${staff.id} = ${staffIdentities.staffId}
+        where ${pairsInJson(
+          staffIdentities.channel,
+          staffIdentities.externalUserId,
+          who.map((w) => [w.channel, w.id]),
+        )} and ${staff.active}`,
+  );
+  const found = new Map(
+    rows.map((r) => [pairKey(String(r.identity_channel), String(r.identity_id)), rowOf(staff, r)]),
+  );
+  return who.map((w) => found.get(pairKey(w.channel, w.id)) ?? null);
 }
 
 /** The team a group chat serves, if it is bound to one. */
@@ -66,10 +82,7 @@ export async function findTeam(tx: DbOrTx, teamId: string): Promise<TeamRow | nu
 
 export async function findStaff(tx: DbOrTx, staffId: string): Promise<StaffRow | null> {
   return viaBatch(tx, 'staff.byId', staffId, async (ids) => {
-    const rows = await tx
-      .select()
-      .from(staff)
-      .where(inJson(staff.id, ids, 'text'));
+    const rows = await selectFrom(tx, staff, inJson(staff.id, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.id).map((g) => g[0] ?? null);
   });
 }
@@ -80,10 +93,7 @@ export async function teamChatsOf(
   teamId: string,
 ): Promise<{ channel: Channel; chatId: string }[]> {
   return viaBatch(tx, 'team.chats', teamId, async (ids) => {
-    const rows = await tx
-      .select()
-      .from(teamChats)
-      .where(inJson(teamChats.teamId, ids, 'text'));
+    const rows = await selectFrom(tx, teamChats, inJson(teamChats.teamId, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.teamId).map((g) =>
       g.map((r) => ({ channel: r.channel as Channel, chatId: r.chatId })),
     );
@@ -104,10 +114,7 @@ export async function identitiesOf(
   staffId: string,
 ): Promise<{ channel: Channel; externalUserId: string }[]> {
   return viaBatch(tx, 'staff.identities', staffId, async (ids) => {
-    const rows = await tx
-      .select()
-      .from(staffIdentities)
-      .where(inJson(staffIdentities.staffId, ids, 'text'));
+    const rows = await selectFrom(tx, staffIdentities, inJson(staffIdentities.staffId, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.staffId).map((g) =>
       g.map((r) => ({ channel: r.channel as Channel, externalUserId: r.externalUserId })),
     );

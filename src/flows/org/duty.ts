@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { teamMembers } from '../../db/schema/index.ts';
-import { viaBatch } from '../engine/batch.ts';
+import { sendStatement, viaBatch } from '../engine/batch.ts';
 
 const SHANGHAI_OFFSET_MS = 8 * 3600_000;
 
@@ -52,14 +52,24 @@ export async function markAssigned(
   tx: DbOrTx,
   opts: { teamId: string; staffId: string; now: Date },
 ): Promise<void> {
-  await viaBatch(tx, 'team.markAssigned', { team: opts.teamId, staff: opts.staffId }, async (all) => {
-    await tx.execute(sql`
+  const mark = { team: opts.teamId, staff: opts.staffId };
+  await viaBatch(
+    tx,
+    'team.markAssigned',
+    mark,
+    async (all) => {
+      await sendStatement(
+        tx,
+        sql`
       update ${teamMembers} set last_assigned_at = ${opts.now.toISOString()}::timestamptz
       where (team_id, staff_id) in (
         select m.team_id, m.staff_id from ${teamMembers} m
         join json_to_recordset(${JSON.stringify(all)}::json) as r(team text, staff text)
           on m.team_id = r.team and m.staff_id = r.staff
-        for update of m skip locked)`);
-    return all.map(() => undefined);
-  });
+        for update of m skip locked)`,
+      );
+      return all.map(() => undefined);
+    },
+    { deferred: true },
+  );
 }

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { outbox } from '../../db/schema/index.ts';
-import { batchOf } from '../engine/batch.ts';
+import { batchOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Effects } from '../engine/effects.ts';
 import type { Channel, Reply } from '../engine/message.ts';
 
@@ -9,13 +9,14 @@ type OutboxValues = typeof outbox.$inferInsert;
 
 /**
  * Queues a message for delivery, in the caller's transaction. With a `dedupKey`, a second call
- * with the same key (a repeated job) queues nothing. In a batch, the rows queued in one turn of
- * the event loop are inserted by one statement, in the order they were queued.
+ * with the same key (a repeated job) queues nothing. In a batch the insert is deferred (nobody
+ * waits for it): the rows queued until the next round go out as one statement, in the order they
+ * were queued, and each row's id joins its effects when the statement returns (before the commit).
  */
 export async function enqueueMessage(
   tx: DbOrTx,
   opts: { channel: Channel; chatId: string; reply: Reply; now: Date; effects: Effects; dedupKey?: string },
-): Promise<number | null> {
+): Promise<void> {
   const values: OutboxValues = {
     channel: opts.channel,
     chatId: opts.chatId,
@@ -24,33 +25,48 @@ export async function enqueueMessage(
     dedupKey: opts.dedupKey ?? null,
     caseId: opts.reply.card && opts.reply.caseId ? opts.reply.caseId : null,
   };
-  const batch = batchOf(tx);
-  const id = batch
-    ? await batch.coalescer('outbox.insert', (all: OutboxValues[]) => insertRows(tx, all)).call(values)
-    : ((await insertRows(tx, [values]))[0] ?? null);
-  if (id !== null) {
-    opts.effects.outboxIds.push(id);
-    opts.effects.outboxChannels ??= {};
-    opts.effects.outboxChannels[id] = opts.channel;
-  }
-  return id;
+  await viaBatch(tx, 'outbox.insert', { values, effects: opts.effects }, (all) => insertRows(tx, all), {
+    deferred: true,
+  });
+}
+
+interface Queued {
+  values: OutboxValues;
+  effects: Effects;
 }
 
 /**
- * Inserts rows in order (ids ascend with it, which is the delivery order within a chat) and
- * returns each row's id, or null for a row whose dedup key was queued before.
+ * Inserts rows in order (ids ascend with it, which is the delivery order within a chat) and adds
+ * each row's id to its effects; a row whose dedup key was queued before gets none.
  */
-async function insertRows(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | null)[]> {
-  if (rows.length === 1) {
-    const inserted = await tx
-      .insert(outbox)
-      .values(rows)
-      .onConflictDoNothing({ target: outbox.dedupKey, where: sql`${outbox.dedupKey} IS NOT NULL` })
-      .returning({ id: outbox.id });
-    return [inserted[0]?.id ?? null];
-  }
-  // Several rows travel as one JSON parameter; json_to_recordset yields them in order.
-  const result = await tx.execute<{ id: string | number; dedup_key: string | null }>(sql`
+async function insertRows(tx: DbOrTx, queued: Queued[]): Promise<undefined[]> {
+  const rows = queued.map((q) => q.values);
+  const ids =
+    queued.length === 1 && !batchOf(tx) ? await insertOne(tx, rows[0]!) : await insertMany(tx, rows);
+  queued.forEach((q, i) => {
+    const id = ids[i];
+    if (id === null || id === undefined) return;
+    q.effects.outboxIds.push(id);
+    q.effects.outboxChannels ??= {};
+    q.effects.outboxChannels[id] = q.values.channel;
+  });
+  return queued.map(() => undefined);
+}
+
+async function insertOne(tx: DbOrTx, row: OutboxValues): Promise<(number | null)[]> {
+  const inserted = await tx
+    .insert(outbox)
+    .values(row)
+    .onConflictDoNothing({ target: outbox.dedupKey, where: sql`${outbox.dedupKey} IS NOT NULL` })
+    .returning({ id: outbox.id });
+  return [inserted[0]?.id ?? null];
+}
+
+/** Several rows as one JSON parameter; json_to_recordset yields them in order. */
+async function insertMany(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | null)[]> {
+  const result = await sendStatement<{ id: string | number; dedup_key: string | null }>(
+    tx,
+    sql`
     insert into outbox (channel, chat_id, payload, created_at, dedup_key, case_id)
     select r.channel, r.chat_id, r.payload, r.created_at, r.dedup_key, r.case_id
     from json_to_recordset(${JSON.stringify(
@@ -64,8 +80,9 @@ async function insertRows(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | n
       })),
     )}::json) as r(channel text, chat_id text, payload jsonb, created_at timestamptz, dedup_key text, case_id int)
     on conflict (dedup_key) where dedup_key is not null do nothing
-    returning id, dedup_key`);
-  const inserted = [...result].map((r) => ({ id: Number(r.id), dedupKey: r.dedup_key }));
+    returning id, dedup_key`,
+  );
+  const inserted = result.map((r) => ({ id: Number(r.id), dedupKey: r.dedup_key }));
   const byKey = new Map<string, number>();
   const plain: number[] = [];
   for (const r of inserted) {

@@ -1,16 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { customers } from '../../db/schema/index.ts';
-import { distinctRounds, groupedBy, inJson, viaBatch } from '../engine/batch.ts';
+import { distinctRounds, groupedBy, inJson, selectFrom, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Context } from '../engine/context.ts';
 
 /** What we already know of the customer (their last address and phone), to offer instead of asking. */
 export async function knownContact(ctx: Context): Promise<{ phone: string | null; address: string | null }> {
   const id = await ctx.customerId();
   const row = await viaBatch(ctx.tx, 'customer.contact', id, async (ids) => {
-    const rows = await ctx.tx
-      .select({ id: customers.id, phone: customers.phone, address: customers.address })
-      .from(customers)
-      .where(inJson(customers.id, ids, 'int'));
+    const rows = await selectFrom(ctx.tx, customers, inJson(customers.id, ids, 'int'));
     return groupedBy(ids, rows, (r) => r.id).map((g) => g[0]);
   });
   return { phone: row?.phone ?? null, address: row?.address ?? null };
@@ -23,14 +20,27 @@ export async function rememberContact(
 ): Promise<void> {
   const id = await ctx.customerId();
   const change = { id, phone: contact.phone || null, address: contact.address || null };
-  await viaBatch(ctx.tx, 'customer.remember', change, async (all) => {
-    // A customer changed twice in one round (two of their chats) goes in two statements.
-    for (const round of distinctRounds(all, (c) => String(c.id)))
-      await ctx.tx.execute(sql`
-        update customers c set phone = coalesce(r.phone, c.phone), address = coalesce(r.address, c.address),
-          updated_at = ${ctx.now.toISOString()}::timestamptz
-        from json_to_recordset(${JSON.stringify(round)}::json) as r(id int, phone text, address text)
-        where c.id = r.id`);
-    return all.map(() => undefined);
-  });
+  await viaBatch(
+    ctx.tx,
+    'customer.remember',
+    change,
+    async (all) => {
+      // A customer changed twice in one round (two of their chats) goes in two statements, sent
+      // together and run in order.
+      await Promise.all(
+        distinctRounds(all, (c) => String(c.id)).map((round) =>
+          sendStatement(
+            ctx.tx,
+            sql`
+            update customers c set phone = coalesce(r.phone, c.phone), address = coalesce(r.address, c.address),
+              updated_at = ${ctx.now.toISOString()}::timestamptz
+            from json_to_recordset(${JSON.stringify(round)}::json) as r(id int, phone text, address text)
+            where c.id = r.id`,
+          ),
+        ),
+      );
+      return all.map(() => undefined);
+    },
+    { deferred: true },
+  );
 }

@@ -1,6 +1,7 @@
 import { and, asc, count, countDistinct, eq, isNotNull, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboundPipeline } from '../../../src/bot/pipeline.ts';
+import { beforeEachStatement } from '../../../src/db/client.ts';
 import {
   caseEvents,
   cases,
@@ -10,7 +11,10 @@ import {
   outbox,
 } from '../../../src/db/schema/index.ts';
 import { ManualClock } from '../../../src/flows/clock.ts';
+import { beginBatch } from '../../../src/flows/engine/batch.ts';
+import { emptyEffects } from '../../../src/flows/engine/effects.ts';
 import type { InboundMessage, Reply } from '../../../src/flows/engine/message.ts';
+import { enqueueMessage } from '../../../src/flows/outbox/enqueue.ts';
 import { startTestBot, type TestBot } from '../../fixtures/harness.ts';
 import { twoTeamPolicy } from '../../fixtures/policy.ts';
 
@@ -217,5 +221,82 @@ describe('messages arriving together share a transaction (group commit)', () => 
       .from(inboundMessages)
       .where(and(like(inboundMessages.chatId, 'c-calm%'), isNotNull(inboundMessages.error)));
     expect(errors!.n).toBe(0);
+  });
+
+  it('a write held back in a batch reaches the database before any statement issued after it', async () => {
+    const sent: string[] = [];
+    const options = bot.rt.database.sql.options as unknown as { debug?: unknown };
+    options.debug = (_connection: number, text: string) => sent.push(text.trim());
+    try {
+      const seen = await db().transaction(async (tx) => {
+        const batch = beginBatch(tx);
+        beforeEachStatement(tx, () => batch.sendDeferred());
+        const effects = emptyEffects();
+        const [handled] = await batch.run([
+          async () => {
+            await enqueueMessage(tx, {
+              channel: 'web',
+              chatId: 'c-held',
+              reply: { text: '稍后发出' },
+              now: clock.now(),
+              effects,
+            });
+            const heldBack = !sent.some((t) => t.includes('insert into outbox'));
+            // A statement of drizzle's own, not a batched one: the insert goes out ahead of it.
+            const rows = await tx.select().from(outbox).where(eq(outbox.chatId, 'c-held'));
+            return { heldBack, rowsSeen: rows.length };
+          },
+        ]);
+        await batch.finish();
+        return { ...(handled as PromiseFulfilledResult<object>).value, ids: effects.outboxIds.length };
+      });
+      expect(seen).toEqual({ heldBack: true, rowsSeen: 1, ids: 1 });
+    } finally {
+      options.debug = undefined;
+    }
+  });
+
+  it('a held-back write that fails at the commit undoes the batch; its messages are then received one by one', async () => {
+    // A real failure inside PostgreSQL, only for the dialogue that holds the marked address.
+    await bot.rt.database.sql.unsafe(`
+      create function fail_marked_dialogue() returns trigger language plpgsql as $$
+      begin
+        if new.data::text like '%失败楼%' then raise exception 'dialogue write refused'; end if;
+        return new;
+      end $$;
+      create trigger fail_marked_dialogue before insert or update on dialogues
+        for each row execute function fail_marked_dialogue();`);
+    try {
+      const users = ['steady1', 'marked', 'steady2'];
+      for (const [step, body] of FAULT.slice(0, 2).entries())
+        await Promise.all(users.map((u) => bot.pipeline.receiveAndProcess(message(u, `${u}-${step}`, body))));
+      // The address step: the dialogue save is the last write of the handler, sent with the commit.
+      await Promise.all(
+        users.map((u) =>
+          bot.pipeline.receiveAndProcess(
+            message(u, `${u}-2`, { text: u === 'marked' ? '西湖区失败楼 1 号' : '西湖区文三路 9 号' }),
+          ),
+        ),
+      );
+      for (const u of ['steady1', 'steady2']) {
+        const replies = await repliesTo(`c-${u}`);
+        expect(replies).toHaveLength(3);
+        expect(replies[2]!.text).toContain('电话');
+        const [d] = await db().select().from(dialogues).where(eq(dialogues.userId, u));
+        expect(d!.step).toBe('phone');
+      }
+      const [marked] = await db()
+        .select()
+        .from(inboundMessages)
+        .where(eq(inboundMessages.channelMessageId, 'marked-2'));
+      expect(marked!.processedAt).toBeNull();
+      expect(marked!.attempts).toBe(1);
+      expect(marked!.error).toContain('dialogue write refused');
+      expect(await repliesTo('c-marked')).toHaveLength(2);
+    } finally {
+      await bot.rt.database.sql.unsafe(
+        'drop trigger fail_marked_dialogue on dialogues; drop function fail_marked_dialogue();',
+      );
+    }
   });
 });

@@ -90,6 +90,62 @@ describe('batch helpers', () => {
     expect(otherDone).toBe(true);
   });
 
+  it('a deferred write lets its handler go on at once, and goes out before the next round or at finish', async () => {
+    const tx = {};
+    const batch = beginBatch(tx);
+    const sent: string[] = [];
+    const write = (s: string) =>
+      viaBatch(
+        tx,
+        'write',
+        s,
+        async (all: string[]) => {
+          sent.push(`write ${all.join(',')}`);
+          return all.map(() => undefined);
+        },
+        { deferred: true },
+      );
+    const read = (s: string) =>
+      viaBatch(tx, 'read', s, async (all: string[]) => {
+        sent.push(`read ${all.join(',')}`);
+        return all;
+      });
+    await batch.run([
+      async () => {
+        await write('a1');
+        expect(sent).toEqual([]); // held back: nothing went out, the handler goes on
+        await read('a2');
+        await write('a3');
+      },
+      async () => {
+        await write('b1');
+        await read('b2');
+      },
+    ]);
+    // The writes held before the round go out first, in one statement; the last one waits for finish.
+    expect(sent).toEqual(['write a1,b1', 'read a2,b2']);
+    await batch.finish();
+    expect(sent).toEqual(['write a1,b1', 'read a2,b2', 'write a3']);
+  });
+
+  it("finish rejects with a deferred write's failure", async () => {
+    const tx = {};
+    const batch = beginBatch(tx);
+    await batch.run([
+      () =>
+        viaBatch(
+          tx,
+          'write',
+          1,
+          async () => {
+            throw new Error('constraint');
+          },
+          { deferred: true },
+        ),
+    ]);
+    await expect(batch.finish()).rejects.toThrow('constraint');
+  });
+
   it('outside a batch a call runs on its own', async () => {
     const seen: number[][] = [];
     const out = await viaBatch({}, 'one', 7, async (all: number[]) => {
