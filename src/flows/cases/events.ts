@@ -37,7 +37,7 @@ export async function recordEvent(
           sql`
         insert into case_events (case_id, at, actor_kind, actor_id, type, data)
         select r.case_id, r.at, r.actor_kind, r.actor_id, r.type, r.data
-        from json_to_recordset(${JSON.stringify(
+        from jsonb_to_recordset(${JSON.stringify(
           all.map((v) => ({
             case_id: v.caseId,
             at: v.at.toISOString(),
@@ -46,7 +46,7 @@ export async function recordEvent(
             type: v.type,
             data: v.data,
           })),
-        )}::json) as r(case_id int, at timestamptz, actor_kind text, actor_id text, type text, data jsonb)`,
+        )}::jsonb) as r(case_id int, at timestamptz, actor_kind text, actor_id text, type text, data jsonb)`,
         );
       return all.map(() => undefined);
     },

@@ -54,7 +54,7 @@ export async function openCase(
                          phone, address, area, summary, details, created_at, updated_at)
       select r.kind, r.category, r.priority, r.state, r.customer_id, r.channel, r.chat_id, r.customer_lang,
              r.phone, r.address, r.area, r.summary, r.details, r.created_at, r.updated_at
-      from json_to_recordset(${JSON.stringify(
+      from jsonb_to_recordset(${JSON.stringify(
         all.map((v) => ({
           kind: v.kind,
           category: v.category,
@@ -72,7 +72,7 @@ export async function openCase(
           created_at: (v.createdAt as Date).toISOString(),
           updated_at: (v.updatedAt as Date).toISOString(),
         })),
-      )}::json)
+      )}::jsonb)
         as r(kind text, category text, priority text, state text, customer_id int, channel text, chat_id text,
              customer_lang text, phone text, address text, area text, summary text, details jsonb,
              created_at timestamptz, updated_at timestamptz)

@@ -18,9 +18,9 @@ const keyOf = (key: DialogueKey) => `${key.channel}\u0000${key.chatId}\u0000${ke
 
 /** The dialogue keys as one JSON parameter, matched with `(channel, chat_id, user_id) in keys`. */
 const keysMatch = (keys: DialogueKey[]) =>
-  sql`(${dialogues.channel}, ${dialogues.chatId}, ${dialogues.userId}) in (select k.channel, k.chat_id, k.user_id from json_to_recordset(${JSON.stringify(
+  sql`(${dialogues.channel}, ${dialogues.chatId}, ${dialogues.userId}) in (select k.channel, k.chat_id, k.user_id from jsonb_to_recordset(${JSON.stringify(
     keys.map((k) => ({ channel: k.channel, chat_id: k.chatId, user_id: k.userId })),
-  )}::json) as k(channel text, chat_id text, user_id text))`;
+  )}::jsonb) as k(channel text, chat_id text, user_id text))`;
 
 /**
  * Serialises everything one user does in one chat: two messages of the same person are never
@@ -163,7 +163,7 @@ function upsertDialogues(rows: DialogueValues[]): SQL {
   return sql`
     insert into dialogues (channel, chat_id, user_id, flow, flow_version, step, data, history, offered, lang, updated_at, reminded_at)
     select r.channel, r.chat_id, r.user_id, r.flow, r.flow_version, r.step, r.data, r.history, r.offered, r.lang, r.updated_at, null
-    from json_to_recordset(${JSON.stringify(
+    from jsonb_to_recordset(${JSON.stringify(
       rows.map((v) => ({
         channel: v.channel,
         chat_id: v.chatId,
@@ -177,7 +177,7 @@ function upsertDialogues(rows: DialogueValues[]): SQL {
         lang: v.lang,
         updated_at: (v.updatedAt as Date).toISOString(),
       })),
-    )}::json) as r(channel text, chat_id text, user_id text, flow text, flow_version int, step text,
+    )}::jsonb) as r(channel text, chat_id text, user_id text, flow text, flow_version int, step text,
                    data jsonb, history jsonb, offered jsonb, lang text, updated_at timestamptz)
     on conflict (channel, chat_id, user_id) do update set
       flow = excluded.flow, flow_version = excluded.flow_version, step = excluded.step,

@@ -214,7 +214,7 @@ export async function receiveBatch(
         sql`
         insert into inbound_messages (channel, channel_message_id, chat_id, sender_id, payload, received_at, processed_at, attempts)
         select r.channel, r.channel_message_id, r.chat_id, r.sender_id, r.payload, r.received_at, ${now.toISOString()}::timestamptz, 1
-        from json_to_recordset(${JSON.stringify(
+        from jsonb_to_recordset(${JSON.stringify(
           msgs
             .map((m) => inboundValues(m))
             .map((v) => ({
@@ -225,7 +225,7 @@ export async function receiveBatch(
               payload: v.payload,
               received_at: v.receivedAt,
             })),
-        )}::json) as r(channel text, channel_message_id text, chat_id text, sender_id text, payload jsonb, received_at timestamptz)
+        )}::jsonb) as r(channel text, channel_message_id text, chat_id text, sender_id text, payload jsonb, received_at timestamptz)
         on conflict (channel, channel_message_id) do nothing
         returning id, channel, channel_message_id`,
       );

@@ -62,14 +62,14 @@ async function insertOne(tx: DbOrTx, row: OutboxValues): Promise<(number | null)
   return [inserted[0]?.id ?? null];
 }
 
-/** Several rows as one JSON parameter; json_to_recordset yields them in order. */
+/** Several rows as one JSON parameter; jsonb_to_recordset yields them in array order. */
 async function insertMany(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | null)[]> {
   const result = await sendStatement<{ id: string | number; dedup_key: string | null }>(
     tx,
     sql`
     insert into outbox (channel, chat_id, payload, created_at, dedup_key, case_id)
     select r.channel, r.chat_id, r.payload, r.created_at, r.dedup_key, r.case_id
-    from json_to_recordset(${JSON.stringify(
+    from jsonb_to_recordset(${JSON.stringify(
       rows.map((r) => ({
         channel: r.channel,
         chat_id: r.chatId,
@@ -78,7 +78,7 @@ async function insertMany(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | n
         dedup_key: r.dedupKey ?? null,
         case_id: r.caseId ?? null,
       })),
-    )}::json) as r(channel text, chat_id text, payload jsonb, created_at timestamptz, dedup_key text, case_id int)
+    )}::jsonb) as r(channel text, chat_id text, payload jsonb, created_at timestamptz, dedup_key text, case_id int)
     on conflict (dedup_key) where dedup_key is not null do nothing
     returning id, dedup_key`,
   );
