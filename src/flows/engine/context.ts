@@ -16,45 +16,98 @@ export interface Context extends Work {
   text(key: TextKey, params?: TextParams): string;
   /** The customer behind the sender, created on first contact. */
   customerId(): Promise<number>;
+  /**
+   * What is known of the sender's customer record when a batch read it with the message
+   * (null: no customer yet); undefined when it was not read. Kept up to date by this handler.
+   */
+  known?: KnownCustomer | null;
+}
+
+/** A customer and the contact they last gave (read with the message, see receiveBatch). */
+export interface KnownCustomer {
+  id: number;
+  phone: string | null;
+  address: string | null;
+}
+
+/**
+ * The customers behind several chat accounts, one per account (null: none yet), with the contact
+ * each last gave, in one statement.
+ */
+export async function findCustomersByIdentities(
+  tx: Work['tx'],
+  who: { channel: string; id: string }[],
+): Promise<(KnownCustomer | null)[]> {
+  if (who.length === 0) return [];
+  const rows = await sendStatement<{
+    channel: string;
+    external_user_id: string;
+    id: number;
+    phone: string | null;
+    address: string | null;
+  }>(
+    tx,
+    sql`select i.channel, i.external_user_id, c.id, c.phone, c.address
+        from ${chatIdentities} i join customers c on c.id = i.customer_id
+        where (i.channel, i.external_user_id) in
+          (select p->>0, p->>1 from json_array_elements(${JSON.stringify(who.map((w) => [w.channel, w.id]))}::json) as p)`,
+  );
+  const found = new Map(
+    rows.map((r) => [
+      pairKey(r.channel, r.external_user_id),
+      { id: Number(r.id), phone: r.phone, address: r.address },
+    ]),
+  );
+  return who.map((w) => found.get(pairKey(w.channel, w.id)) ?? null);
 }
 
 /** Builds the context of one inbound message. */
-export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage, lang: Lang): Context {
+export function createContext(
+  w: Work & { deps: FlowDeps },
+  msg: InboundMessage,
+  lang: Lang,
+  known?: KnownCustomer | null,
+): Context {
   const replies: Reply[] = [];
-  let customerId: number | undefined;
+  let customerId: number | undefined = known?.id;
   const company = w.deps.policy.company;
   const defaults = {
     company: company.name,
     hotline: company.hotline,
     emergencyHotline: company.emergencyHotline,
   };
-  return {
+  const ctx: Context = {
     ...w,
     msg,
     lang,
     replies,
+    known,
     say: (reply) => replies.push(typeof reply === 'string' ? { text: reply } : reply),
     text: (key, params) => w.deps.t(lang, key, { ...defaults, ...params }),
     async customerId() {
       if (customerId !== undefined) return customerId;
-      const existing = await viaBatch(
-        w.tx,
-        'customer.byIdentity',
-        { channel: msg.channel, id: msg.sender.id },
-        async (who) => {
-          const rows = await selectFrom(
-            w.tx,
-            chatIdentities,
-            pairsInJson(
-              chatIdentities.channel,
-              chatIdentities.externalUserId,
-              who.map((x) => [x.channel, x.id]),
-            ),
-          );
-          const found = new Map(rows.map((r) => [pairKey(r.channel, r.externalUserId), r.customerId]));
-          return who.map((x) => found.get(pairKey(x.channel, x.id)) ?? null);
-        },
-      );
+      // Read with the message and not there: a new customer (no need to look again).
+      const existing =
+        ctx.known === null
+          ? null
+          : await viaBatch(
+              w.tx,
+              'customer.byIdentity',
+              { channel: msg.channel, id: msg.sender.id },
+              async (who) => {
+                const rows = await selectFrom(
+                  w.tx,
+                  chatIdentities,
+                  pairsInJson(
+                    chatIdentities.channel,
+                    chatIdentities.externalUserId,
+                    who.map((x) => [x.channel, x.id]),
+                  ),
+                );
+                const found = new Map(rows.map((r) => [pairKey(r.channel, r.externalUserId), r.customerId]));
+                return who.map((x) => found.get(pairKey(x.channel, x.id)) ?? null);
+              },
+            );
       if (existing !== null) {
         customerId = existing;
         return customerId;
@@ -87,7 +140,9 @@ export function createContext(w: Work & { deps: FlowDeps }, msg: InboundMessage,
           return all.map((_, n) => byN.get(n)!);
         },
       );
+      if (ctx.known === null) ctx.known = { id: customerId, phone: null, address: null };
       return customerId;
     },
   };
+  return ctx;
 }

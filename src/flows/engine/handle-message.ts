@@ -2,7 +2,7 @@ import { findStaffByIdentity, type StaffRow } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
 import { exclusive } from './batch.ts';
-import { createContext } from './context.ts';
+import { createContext, type KnownCustomer } from './context.ts';
 import type { DialogueRow } from './dialogue-store.ts';
 import type { InboundMessage } from './message.ts';
 import { routePrivate, type Services } from './router.ts';
@@ -15,6 +15,7 @@ import { routePrivate, type Services } from './router.ts';
 export interface Preloaded {
   staff: StaffRow | null;
   dialogue?: DialogueRow | null;
+  customer?: KnownCustomer | null;
 }
 
 /**
@@ -27,7 +28,7 @@ export async function handleMessage(
   msg: InboundMessage,
   preloaded?: Preloaded,
 ): Promise<void> {
-  const ctx = createContext(w, msg, msg.sender.lang ?? 'zh');
+  const ctx = createContext(w, msg, msg.sender.lang ?? 'zh', preloaded?.customer);
   if (msg.chatKind === 'group') {
     const staff = preloaded ? preloaded.staff : await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
     // Staff act on shared cases: one at a time within a batch.

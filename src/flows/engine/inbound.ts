@@ -6,6 +6,7 @@ import type { FlowDeps } from '../deps.ts';
 import { findStaffByIdentities } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
 import { beginBatch, pairKey as messageKey, pairsInJson, sendStatement } from './batch.ts';
+import { findCustomersByIdentities } from './context.ts';
 import { loadDialogues, lockDialogues } from './dialogue-store.ts';
 import { type Effects, emptyEffects } from './effects.ts';
 import { handleMessage, type Preloaded } from './handle-message.ts';
@@ -193,7 +194,9 @@ export async function receiveBatch(
       const results: Received[] = new Array(msgs.length);
       const keys = msgs.map((m) => ({ channel: m.channel, chatId: m.chatId, userId: m.sender.id }));
       // One round trip. The locks are issued first: the dialogues are read under them (statements
-      // of a transaction run in the order they are issued). A duplicate's reads are not needed.
+      // of a transaction run in the order they are issued). A private chat's sender is looked up
+      // as a customer too (with the contact they last gave): the fault dialogue needs it on three
+      // of its eight steps. A duplicate's reads are not needed.
       const locking = lockDialogues(tx, keys);
       const staffLoading = findStaffByIdentities(
         tx,
@@ -203,6 +206,10 @@ export async function receiveBatch(
       const dialoguesLoading = loadDialogues(
         tx,
         privateAt.map((i) => keys[i]!),
+      );
+      const customersLoading = findCustomersByIdentities(
+        tx,
+        privateAt.map((i) => ({ channel: msgs[i]!.channel, id: msgs[i]!.sender.id })),
       );
       // Stored as processed at once: if handling fails, the whole transaction is undone.
       const inserting = sendStatement<{
@@ -229,15 +236,17 @@ export async function receiveBatch(
         on conflict (channel, channel_message_id) do nothing
         returning id, channel, channel_message_id`,
       );
-      const [, staffOf, dialogueRows, inserted] = await Promise.all([
+      const [, staffOf, dialogueRows, customerRows, inserted] = await Promise.all([
         locking,
         staffLoading,
         dialoguesLoading,
+        customersLoading,
         inserting,
       ]);
       const preloaded: Preloaded[] = msgs.map((_, i) => ({ staff: staffOf[i] ?? null }));
       privateAt.forEach((i, n) => {
         preloaded[i]!.dialogue = dialogueRows[n] ?? null;
+        preloaded[i]!.customer = customerRows[n] ?? null;
       });
       const idOf = new Map(inserted.map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]));
       const fresh: { i: number; id: number; msg: InboundMessage; effects: Effects }[] = [];

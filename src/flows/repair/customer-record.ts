@@ -6,6 +6,8 @@ import type { Context } from '../engine/context.ts';
 /** What we already know of the customer (their last address and phone), to offer instead of asking. */
 export async function knownContact(ctx: Context): Promise<{ phone: string | null; address: string | null }> {
   const id = await ctx.customerId();
+  // Read with the message (a customer created just now has none).
+  if (ctx.known) return { phone: ctx.known.phone, address: ctx.known.address };
   const row = await viaBatch(ctx.tx, 'customer.contact', id, async (ids) => {
     const rows = await selectFrom(ctx.tx, customers, inJson(customers.id, ids, 'int'));
     return groupedBy(ids, rows, (r) => r.id).map((g) => g[0]);
@@ -20,6 +22,8 @@ export async function rememberContact(
 ): Promise<void> {
   const id = await ctx.customerId();
   const change = { id, phone: contact.phone || null, address: contact.address || null };
+  if (ctx.known)
+    ctx.known = { id, phone: change.phone ?? ctx.known.phone, address: change.address ?? ctx.known.address };
   await viaBatch(
     ctx.tx,
     'customer.remember',
