@@ -48,9 +48,12 @@ async function assignCase(w: Work, input: { caseId: number; teamId: string }): P
       const rows = (
         await sendStatement(
           w.tx,
-          sql`update ${cases} set team_id = r.team, assignee_id = r.staff, updated_at = ${w.now.toISOString()}::timestamptz
-              from json_to_recordset(${JSON.stringify(picks)}::json) as r(case_id int, team text, staff text)
-              where ${cases.id} = r.case_id
+          // `id = any(array(…))`: an index look-up per case, whatever the planner thinks of the
+          // size of the JSON list (it would otherwise scan every case to hash-join a handful).
+          sql`with r as (select * from json_to_recordset(${JSON.stringify(picks)}::json) as r(case_id int, team text, staff text))
+              update ${cases} set team_id = r.team, assignee_id = r.staff, updated_at = ${w.now.toISOString()}::timestamptz
+              from r
+              where ${cases.id} = r.case_id and ${cases.id} = any(array(select case_id from r))
               returning ${cases}.*`,
         )
       ).map((r) => rowOf(cases, r));

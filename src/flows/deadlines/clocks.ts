@@ -147,12 +147,12 @@ export async function stopAllClocks(
 /** Running clocks of a case, soonest first. */
 export async function runningClocks(w: Pick<Work, 'tx'>, caseId: number): Promise<DeadlineRow[]> {
   return viaBatch(w.tx, 'clocks.running', caseId, async (ids) => {
-    const rows = await selectFrom(
-      w.tx,
-      deadlines,
-      sql`${inJson(deadlines.caseId, ids, 'int')} and ${deadlines.state} = 'running'`,
-      sql`${deadlines.dueAt} asc, ${deadlines.id}`,
-    );
+    // Every clock of the cases (a handful each, by the case index), the running ones kept here:
+    // with `state = 'running'` in the statement the planner may walk every running clock of the
+    // company through the partial next_at index instead.
+    const rows = (await selectFrom(w.tx, deadlines, inJson(deadlines.caseId, ids, 'int')))
+      .filter((d) => d.state === 'running')
+      .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);
     return groupedBy(ids, rows, (r) => r.caseId);
   });
 }
