@@ -405,5 +405,16 @@ export function pairsInJson(a: SQLWrapper, b: SQLWrapper, pairs: [string, string
   return sql`(${a}, ${b}) in (select p->>0, p->>1 from json_array_elements(${JSON.stringify(pairs)}::json) as p)`;
 }
 
+/**
+ * `json_array_elements(keys) as k, lateral (lookup offset 0) as x`: `lookup` runs once per key,
+ * reading the key's parts as `k->>0`, `k->>1`, …, so each is an index look-up whatever the size
+ * of the table. (`(a, b) in (…keys)` is a semi join that the planner, taking the list for 100
+ * rows, may run as a scan of the whole table; `offset 0` keeps it from flattening the lateral
+ * into such a join.) Select from it `x.*` or the lookup's columns.
+ */
+export function eachKey(keys: string[][], lookup: SQL): SQL {
+  return sql`json_array_elements(${JSON.stringify(keys)}::json) as k, lateral (${lookup} offset 0) as x`;
+}
+
 /** A map key for a pair of strings (channel and an id), as the rows of `pairsInJson` are matched. */
 export const pairKey = (a: string, b: string) => `${a}\u0000${b}`;

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { chatIdentities } from '../../db/schema/index.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { Work } from '../work.ts';
-import { pairKey, pairsInJson, selectFrom, sendStatement, viaBatch } from './batch.ts';
+import { eachKey, pairKey, sendStatement, viaBatch } from './batch.ts';
 import type { TextKey, TextParams } from './catalogue.ts';
 import type { InboundMessage, Lang, Reply } from './message.ts';
 
@@ -47,10 +47,12 @@ export async function findCustomersByIdentities(
     address: string | null;
   }>(
     tx,
-    sql`select i.channel, i.external_user_id, c.id, c.phone, c.address
-        from ${chatIdentities} i join customers c on c.id = i.customer_id
-        where (i.channel, i.external_user_id) in
-          (select p->>0, p->>1 from json_array_elements(${JSON.stringify(who.map((w) => [w.channel, w.id]))}::json) as p)`,
+    sql`select x.* from ${eachKey(
+      who.map((w) => [w.channel, w.id]),
+      sql`select i.channel, i.external_user_id, c.id, c.phone, c.address
+          from ${chatIdentities} i join customers c on c.id = i.customer_id
+          where i.channel = k->>0 and i.external_user_id = k->>1`,
+    )}`,
   );
   const found = new Map(
     rows.map((r) => [
@@ -94,19 +96,7 @@ export function createContext(
               w.tx,
               'customer.byIdentity',
               { channel: msg.channel, id: msg.sender.id },
-              async (who) => {
-                const rows = await selectFrom(
-                  w.tx,
-                  chatIdentities,
-                  pairsInJson(
-                    chatIdentities.channel,
-                    chatIdentities.externalUserId,
-                    who.map((x) => [x.channel, x.id]),
-                  ),
-                );
-                const found = new Map(rows.map((r) => [pairKey(r.channel, r.externalUserId), r.customerId]));
-                return who.map((x) => found.get(pairKey(x.channel, x.id)) ?? null);
-              },
+              async (who) => (await findCustomersByIdentities(w.tx, who)).map((c) => c?.id ?? null),
             );
       if (existing !== null) {
         customerId = existing;

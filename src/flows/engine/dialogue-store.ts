@@ -1,7 +1,7 @@
 import { and, eq, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { dialogues } from '../../db/schema/index.ts';
-import { type Batch, batchOf, selectFrom, sendStatement } from './batch.ts';
+import { type Batch, batchOf, eachKey, rowOf, sendStatement } from './batch.ts';
 import type { Channel, Choice, Lang } from './message.ts';
 
 export type DialogueRow = typeof dialogues.$inferSelect;
@@ -16,11 +16,13 @@ type DialogueValues = typeof dialogues.$inferInsert;
 export const dialogueLockKey = (key: DialogueKey) => JSON.stringify([key.channel, key.chatId, key.userId]);
 const keyOf = (key: DialogueKey) => `${key.channel}\u0000${key.chatId}\u0000${key.userId}`;
 
-/** The dialogue keys as one JSON parameter, matched with `(channel, chat_id, user_id) in keys`. */
-const keysMatch = (keys: DialogueKey[]) =>
-  sql`(${dialogues.channel}, ${dialogues.chatId}, ${dialogues.userId}) in (select k.channel, k.chat_id, k.user_id from jsonb_to_recordset(${JSON.stringify(
-    keys.map((k) => ({ channel: k.channel, chat_id: k.chatId, user_id: k.userId })),
-  )}::jsonb) as k(channel text, chat_id text, user_id text))`;
+/** The dialogues of the keys, found by primary key one key at a time (see eachKey). */
+const byKeys = (keys: DialogueKey[], columns: SQL) =>
+  eachKey(
+    keys.map((k) => [k.channel, k.chatId, k.userId]),
+    sql`select ${columns} from ${dialogues}
+        where ${dialogues.channel} = k->>0 and ${dialogues.chatId} = k->>1 and ${dialogues.userId} = k->>2`,
+  );
 
 /**
  * Serialises everything one user does in one chat: two messages of the same person are never
@@ -66,7 +68,9 @@ export async function loadDialogue(tx: DbOrTx, key: DialogueKey): Promise<Dialog
 /** Several dialogues in one statement, one per key (null: none), in the order of the keys. */
 export async function loadDialogues(tx: DbOrTx, keys: DialogueKey[]): Promise<(DialogueRow | null)[]> {
   if (keys.length === 0) return [];
-  const rows = await selectFrom(tx, dialogues, keysMatch(keys));
+  const rows = (await sendStatement(tx, sql`select x.* from ${byKeys(keys, sql`*`)}`)).map((r) =>
+    rowOf(dialogues, r),
+  );
   const byKey = new Map(rows.map((r) => [keyOf(r as DialogueKey), r]));
   return keys.map((k) => byKey.get(keyOf(k)) ?? null);
 }
@@ -148,7 +152,12 @@ function writeInBatch(
         const saved = [...last.values()].flatMap((w) => (w.values ? [w.values] : []));
         const sent: Promise<unknown>[] = [];
         if (cleared.length > 0)
-          sent.push(sendStatement(tx, sql`delete from ${dialogues} where ${keysMatch(cleared)}`));
+          sent.push(
+            sendStatement(
+              tx,
+              sql`delete from ${dialogues} where ctid = any(array(select x.ctid from ${byKeys(cleared, sql`ctid`)}))`,
+            ),
+          );
         if (saved.length > 0) sent.push(sendStatement(tx, upsertDialogues(saved)));
         await Promise.all(sent);
         return all.map(() => undefined);

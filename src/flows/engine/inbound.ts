@@ -5,7 +5,7 @@ import { describeError } from '../../log.ts';
 import type { FlowDeps } from '../deps.ts';
 import { findStaffByIdentities } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
-import { beginBatch, pairKey as messageKey, pairsInJson, sendStatement } from './batch.ts';
+import { beginBatch, eachKey, pairKey as messageKey, sendStatement } from './batch.ts';
 import { findCustomersByIdentities } from './context.ts';
 import { loadDialogues, lockDialogues } from './dialogue-store.ts';
 import { type Effects, emptyEffects } from './effects.ts';
@@ -259,21 +259,17 @@ export async function receiveBatch(
         else fresh.push({ i, id, msg, effects: emptyEffects() });
       });
       if (duplicates.length > 0) {
-        const existing = await tx
-          .select({
-            id: inboundMessages.id,
-            channel: inboundMessages.channel,
-            channelMessageId: inboundMessages.channelMessageId,
-          })
-          .from(inboundMessages)
-          .where(
-            pairsInJson(
-              inboundMessages.channel,
-              inboundMessages.channelMessageId,
-              duplicates.map((i) => [msgs[i]!.channel, msgs[i]!.channelMessageId]),
-            ),
-          );
-        const existingId = new Map(existing.map((r) => [messageKey(r.channel, r.channelMessageId), r.id]));
+        const existing = await sendStatement<{ id: number; channel: string; channel_message_id: string }>(
+          tx,
+          sql`select x.* from ${eachKey(
+            duplicates.map((i) => [msgs[i]!.channel, msgs[i]!.channelMessageId]),
+            sql`select id, channel, channel_message_id from ${inboundMessages}
+                where ${inboundMessages.channel} = k->>0 and ${inboundMessages.channelMessageId} = k->>1`,
+          )}`,
+        );
+        const existingId = new Map(
+          existing.map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]),
+        );
         for (const i of duplicates) {
           const id = existingId.get(messageKey(msgs[i]!.channel, msgs[i]!.channelMessageId))!;
           results[i] = { id, duplicate: true, status: 'already', effects: emptyEffects() };
