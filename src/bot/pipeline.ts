@@ -50,7 +50,7 @@ export class InboundPipeline {
   constructor(rt: PipelineRuntime, opts: PipelineOptions = {}) {
     this.#rt = rt;
     this.#batchMax = Math.max(1, opts.batchMax ?? rt.env?.INBOUND_BATCH_MAX ?? 200);
-    this.#concurrency = Math.max(1, opts.concurrency ?? rt.env?.INBOUND_BATCH_CONCURRENCY ?? 4);
+    this.#concurrency = Math.max(1, opts.concurrency ?? rt.env?.INBOUND_BATCH_CONCURRENCY ?? 2);
     this.#onCommitted = opts.onCommitted;
   }
 
