@@ -222,6 +222,9 @@ async function allSettledOrThrow<T extends unknown[]>(promises: Promise<unknown>
   return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }
 
+/** What a deferred call's caller is told: nothing (see CoalescerOptions.deferred). */
+const ignore = () => {};
+
 export interface CoalescerOptions {
   /** Rounds run one after the other (each reads what the one before wrote). */
   serial?: boolean;
@@ -256,7 +259,7 @@ export class Coalescer<I, O> {
   call(input: I): Promise<O> {
     if (this.deferred) {
       if (this.#pending.length === 0) this.#batch.deferredCalled(this as Coalescer<unknown, unknown>);
-      this.#pending.push({ input, resolve: () => {}, reject: () => {} });
+      this.#pending.push({ input, resolve: ignore, reject: ignore });
       return Promise.resolve(undefined as O);
     }
     return new Promise<O>((resolve, reject) => {

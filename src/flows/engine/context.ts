@@ -70,69 +70,96 @@ export function createContext(
   lang: Lang,
   known?: KnownCustomer | null,
 ): Context {
-  const replies: Reply[] = [];
-  let customerId: number | undefined = known?.id;
-  const company = w.deps.policy.company;
-  const defaults = {
-    company: company.name,
-    hotline: company.hotline,
-    emergencyHotline: company.emergencyHotline,
-  };
-  const ctx: Context = {
-    ...w,
-    msg,
-    lang,
-    replies,
-    known,
-    say: (reply) => replies.push(typeof reply === 'string' ? { text: reply } : reply),
-    text: (key, params) => w.deps.t(lang, key, { ...defaults, ...params }),
-    async customerId() {
-      if (customerId !== undefined) return customerId;
-      // Read with the message and not there: a new customer (no need to look again).
-      const existing =
-        ctx.known === null
-          ? null
-          : await viaBatch(
-              w.tx,
-              'customer.byIdentity',
-              { channel: msg.channel, id: msg.sender.id },
-              async (who) => (await findCustomersByIdentities(w.tx, who)).map((c) => c?.id ?? null),
-            );
-      if (existing !== null) {
-        customerId = existing;
-        return customerId;
-      }
-      customerId = await viaBatch(
-        w.tx,
-        'customer.create',
-        { n: 0, channel: msg.channel, id: msg.sender.id, name: msg.sender.name ?? null, lang },
-        async (all) => {
-          // The customers and their chat identities in one statement; ids drawn first, in order.
-          const at = w.now.toISOString();
-          const rows = await sendStatement<{ n: number; id: string | number }>(
-            w.tx,
-            sql`
-            with input as (
-              select * from json_to_recordset(${JSON.stringify(all.map((c, n) => ({ ...c, n })))}::json)
-                as r(n int, channel text, id text, name text, lang text)),
-            ids as (select n, nextval(pg_get_serial_sequence('customers', 'id')) as customer_id from input),
-            c as (
-              insert into customers (id, name, lang, created_at, updated_at) overriding system value
-              select ids.customer_id, input.name, input.lang, ${at}::timestamptz, ${at}::timestamptz
-              from input join ids using (n)),
-            i as (
-              insert into chat_identities (channel, external_user_id, customer_id, created_at)
-              select input.channel, input.id, ids.customer_id, ${at}::timestamptz
-              from input join ids using (n))
-            select n, customer_id as id from ids`,
+  return new MessageContext(w, msg, lang, known);
+}
+
+/**
+ * A class rather than an object of closures: a context is made for every message, and its
+ * methods are then shared instead of created (and named) again each time.
+ */
+class MessageContext implements Context {
+  readonly tx: Work['tx'];
+  readonly deps: FlowDeps;
+  readonly effects: Work['effects'];
+  readonly now: Date;
+  readonly msg: InboundMessage;
+  readonly lang: Lang;
+  readonly replies: Reply[] = [];
+  known?: KnownCustomer | null;
+  #customerId: number | undefined;
+
+  constructor(w: Work & { deps: FlowDeps }, msg: InboundMessage, lang: Lang, known?: KnownCustomer | null) {
+    this.tx = w.tx;
+    this.deps = w.deps;
+    this.effects = w.effects;
+    this.now = w.now;
+    this.msg = msg;
+    this.lang = lang;
+    this.known = known;
+    this.#customerId = known?.id;
+  }
+
+  say(reply: Reply | string): void {
+    this.replies.push(typeof reply === 'string' ? { text: reply } : reply);
+  }
+
+  text(key: TextKey, params?: TextParams): string {
+    const company = this.deps.policy.company;
+    return this.deps.t(this.lang, key, {
+      company: company.name,
+      hotline: company.hotline,
+      emergencyHotline: company.emergencyHotline,
+      ...params,
+    });
+  }
+
+  async customerId(): Promise<number> {
+    if (this.#customerId !== undefined) return this.#customerId;
+    const { tx, msg } = this;
+    // Read with the message and not there: a new customer (no need to look again).
+    const existing =
+      this.known === null
+        ? null
+        : await viaBatch(
+            tx,
+            'customer.byIdentity',
+            { channel: msg.channel, id: msg.sender.id },
+            async (who) => (await findCustomersByIdentities(tx, who)).map((c) => c?.id ?? null),
           );
-          const byN = new Map(rows.map((r) => [Number(r.n), Number(r.id)]));
-          return all.map((_, n) => byN.get(n)!);
-        },
-      );
-      if (ctx.known === null) ctx.known = { id: customerId, phone: null, address: null };
-      return customerId;
-    },
-  };
-  return ctx;
+    if (existing !== null) {
+      this.#customerId = existing;
+      return existing;
+    }
+    const at = this.now.toISOString();
+    const id = await viaBatch(
+      tx,
+      'customer.create',
+      { n: 0, channel: msg.channel, id: msg.sender.id, name: msg.sender.name ?? null, lang: this.lang },
+      async (all) => {
+        // The customers and their chat identities in one statement; ids drawn first, in order.
+        const rows = await sendStatement<{ n: number; id: string | number }>(
+          tx,
+          sql`
+          with input as (
+            select * from json_to_recordset(${JSON.stringify(all.map((c, n) => ({ ...c, n })))}::json)
+              as r(n int, channel text, id text, name text, lang text)),
+          ids as (select n, nextval(pg_get_serial_sequence('customers', 'id')) as customer_id from input),
+          c as (
+            insert into customers (id, name, lang, created_at, updated_at) overriding system value
+            select ids.customer_id, input.name, input.lang, ${at}::timestamptz, ${at}::timestamptz
+            from input join ids using (n)),
+          i as (
+            insert into chat_identities (channel, external_user_id, customer_id, created_at)
+            select input.channel, input.id, ids.customer_id, ${at}::timestamptz
+            from input join ids using (n))
+          select n, customer_id as id from ids`,
+        );
+        const byN = new Map(rows.map((r) => [Number(r.n), Number(r.id)]));
+        return all.map((_, n) => byN.get(n)!);
+      },
+    );
+    this.#customerId = id;
+    if (this.known === null) this.known = { id, phone: null, address: null };
+    return id;
+  }
 }
