@@ -16,7 +16,8 @@ export async function notifyTeam(
   const chats = await teamChatsOf(w.tx, opts.teamId);
   for (const chat of chats)
     await enqueueMessage(w.tx, {
-      ...chat,
+      channel: chat.channel,
+      chatId: chat.chatId,
       reply: opts.reply,
       now: w.now,
       effects: w.effects,

@@ -90,8 +90,12 @@ export async function saveDialogue(
     now: Date;
   },
 ): Promise<void> {
+  // Fields written out: in V8 (Node 20) every property after a spread in an object literal is
+  // defined by a slow runtime call, about 1 µs each on a small machine, and this runs per message.
   const values: DialogueValues = {
-    ...key,
+    channel: key.channel,
+    chatId: key.chatId,
+    userId: key.userId,
     flow: state.flow,
     flowVersion: state.flowVersion,
     step: state.step,

@@ -61,7 +61,7 @@ export async function stepBack(ctx: Context, key: DialogueKey, pos: Position): P
     ctx.say(ctx.text('dialogue.backAtStart'));
     return ask(ctx, key, pos);
   }
-  await ask(ctx, key, { ...pos, step: previous, history: pos.history.slice(0, -1) });
+  await ask(ctx, key, { flow: pos.flow, data: pos.data, step: previous, history: pos.history.slice(0, -1) });
 }
 
 /** Matches typed text against the offered choices: by number ("2", "２") or by label. */
@@ -126,7 +126,7 @@ export async function answer(ctx: Context, key: DialogueKey, pos: Position, row:
     return pos.flow.exclusive ? exclusive(ctx, complete) : complete();
   }
   await ask(ctx, key, {
-    ...pos,
+    flow: pos.flow,
     step: outcome.next,
     data: outcome.data,
     history: [...pos.history, pos.step],

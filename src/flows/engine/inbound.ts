@@ -53,10 +53,13 @@ function inboundValues(
     channelMessageId: msg.channelMessageId,
     chatId: msg.chatId,
     senderId: msg.sender.id,
-    payload: { ...msg, receivedAt: msg.receivedAt.toISOString(), ...opts.extra } as unknown as Record<
-      string,
-      unknown
-    >,
+    // Object.assign, not a literal with a spread: see saveDialogue in dialogue-store.ts.
+    payload: Object.assign(
+      {},
+      msg,
+      { receivedAt: msg.receivedAt.toISOString() },
+      opts.extra,
+    ) as unknown as Record<string, unknown>,
     receivedAt: msg.receivedAt,
     processedAt: opts.processedAt ?? null,
     attempts: opts.processedAt ? 1 : 0,
