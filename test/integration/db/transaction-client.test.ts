@@ -1,0 +1,77 @@
+import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectDatabase, type Database } from '../../../src/db/client.ts';
+import { createTestDatabase } from '../../fixtures/test-db.ts';
+
+describe('a transaction whose connection is lost', () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let database: Database;
+  let admin: postgres.Sql;
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    database = connectDatabase(testDb.url, { max: 2 });
+    admin = postgres(testDb.url, { max: 1, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await database?.close();
+    await admin?.end();
+    await testDb?.drop();
+  });
+
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const terminate = (pid: number) => admin`select pg_terminate_backend(${pid})`;
+  /** The driver's error code (drizzle wraps the driver's errors, keeping them as `cause`). */
+  const codeOf = (err: unknown) => {
+    const e = err as { code?: string; cause?: { code?: string } };
+    return e.cause?.code ?? e.code;
+  };
+
+  it('between two statements: the transaction fails, so does what it issues next, and the process goes on', async () => {
+    let next: Promise<unknown> | undefined;
+    let finished!: () => void;
+    const callbackDone = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    const outcome = database.db.transaction(async (tx) => {
+      const [row] = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+      await terminate(row!.pid);
+      await sleep(300); // the connection closes while the callback has nothing in flight
+      // Given to the driver, this statement would be written from a timer onto the closed
+      // connection and end the process with an uncaught TypeError.
+      next = tx.execute(sql`select 1`).then(() => 'ran', codeOf);
+      await next;
+      finished(); // and the driver must not send COMMIT on the closed connection either
+    });
+    await expect(outcome).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+    await callbackDone;
+    expect(await next).toBe('CONNECTION_CLOSED');
+    await sleep(50);
+    const [again] = await database.db.execute<{ ok: number }>(sql`select 1 as ok`);
+    expect(again!.ok).toBe(1);
+  });
+
+  it('during a statement: the statements the callback issues after that failure fail too', async () => {
+    const seen: string[] = [];
+    const outcome = database.db.transaction(async (tx) => {
+      const [row] = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+      const slow = tx.execute(sql`select pg_sleep(5)`);
+      await sleep(100);
+      await terminate(row!.pid);
+      try {
+        await slow;
+      } catch (err) {
+        seen.push(codeOf(err) ?? 'none');
+        // What a handler does on failure: record it, in the same transaction.
+        await tx.execute(sql`select 2`).catch((e: unknown) => seen.push(codeOf(e) ?? 'none'));
+      }
+    });
+    await expect(outcome).rejects.toBeTruthy();
+    await sleep(50);
+    // The socket's own error (a reset) or the driver's; the next statement gets the same.
+    expect(['ECONNRESET', 'CONNECTION_CLOSED']).toContain(seen[0]);
+    expect(seen).toEqual([seen[0], seen[0]]);
+    const [again] = await database.db.execute<{ ok: number }>(sql`select 1 as ok`);
+    expect(again!.ok).toBe(1);
+  });
+});
