@@ -145,7 +145,9 @@ export const repairFlow = defineFlow<RepairData>({
       details: { photos: data.photos ?? [], preferredTime: data.time ?? null },
     });
     const clocks = policy.deadlines.repair;
-    const [, [confirm, handle, repair]] = await concurrently<[unknown, DeadlineRow[]]>(ctx.tx, [
+    // Side by side: the clocks are inserted in the same round trip as the assignee is picked, two
+    // before the card reads them back (statements of one transaction run in the order issued).
+    const [, [confirm, handle, repair]] = await concurrently<[unknown, DeadlineRow[], unknown]>(ctx.tx, [
       () => rememberContact(ctx, { phone: data.phone, address: data.address }),
       () =>
         startClocks(
@@ -157,8 +159,8 @@ export const repairFlow = defineFlow<RepairData>({
             remind: true,
           })),
         ),
+      () => routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area) }),
     ]);
-    await routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area) });
     ctx.say(
       ctx.text('repair.opened', {
         caseNo: caseRow.id,

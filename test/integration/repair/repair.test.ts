@@ -140,6 +140,8 @@ describe('a normal fault, end to end', () => {
     expect(card.text).toContain('区域：西湖区');
     expect(card.text).toContain('139****5678');
     expect(card.text).toContain('西湖区文三路***');
+    // The first card already counts down the three promised times (the clocks start as the case is routed).
+    for (const name of ['确认', '处置', '修复']) expect(card.text).toMatch(new RegExp(`${name}：剩 \\S`));
     await bot.chat.read(who.chatId);
 
     await bot.chat.send(inGroup('wang'), { action: `case:${caseNo}:take` });
