@@ -8,12 +8,12 @@ import type { CaseRow } from './open-case.ts';
 // Each helper takes an optional dedup key so that a job run twice queues its messages once.
 const keyed = (key: string | undefined, suffix: string) => (key ? `${key}:${suffix}` : undefined);
 
-/** Posts to every group chat of a team. */
+/** Posts to every group chat of a team (`chats`: the team's chats, when read already). */
 export async function notifyTeam(
   w: Work,
-  opts: { teamId: string; reply: Reply; dedupKey?: string },
+  opts: { teamId: string; reply: Reply; dedupKey?: string; chats?: Awaited<ReturnType<typeof teamChatsOf>> },
 ): Promise<number> {
-  const chats = await teamChatsOf(w.tx, opts.teamId);
+  const chats = opts.chats ?? (await teamChatsOf(w.tx, opts.teamId));
   for (const chat of chats)
     await enqueueMessage(w.tx, {
       channel: chat.channel,
@@ -26,12 +26,20 @@ export async function notifyTeam(
   return chats.length;
 }
 
-/** Writes privately to a staff member on every channel they have an account on. */
+/**
+ * Writes privately to a staff member on every channel they have an account on (`identities`:
+ * their accounts, when read already).
+ */
 export async function notifyStaff(
   w: Work,
-  opts: { staffId: string; reply: Reply; dedupKey?: string },
+  opts: {
+    staffId: string;
+    reply: Reply;
+    dedupKey?: string;
+    identities?: Awaited<ReturnType<typeof identitiesOf>>;
+  },
 ): Promise<number> {
-  const ids = await identitiesOf(w.tx, opts.staffId);
+  const ids = opts.identities ?? (await identitiesOf(w.tx, opts.staffId));
   for (const id of ids)
     await enqueueMessage(w.tx, {
       channel: id.channel,

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
 import { concurrently, rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Reply } from '../engine/message.ts';
+import { identitiesOf, teamChatsOf } from '../org/directory.ts';
 import { markAssigned, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { renderCard } from './card.ts';
@@ -77,9 +78,17 @@ export async function routeCase(
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
   const row = await assignCase(w, { caseId: opts.caseRow.id, teamId });
   const candidate = row.assigneeId ? { staffId: row.assigneeId } : undefined;
-  // Independent of each other: one round trip for all (see concurrently in batch.ts).
-  const [, onDuty, , card] = await concurrently<
-    [unknown, Awaited<ReturnType<typeof onDutyStaff>>, unknown, Reply]
+  // Independent of each other: one round trip for all (see concurrently in batch.ts), the chats
+  // to notify included.
+  const [, onDuty, , card, chats, assigneeIds] = await concurrently<
+    [
+      unknown,
+      Awaited<ReturnType<typeof onDutyStaff>>,
+      unknown,
+      Reply,
+      Awaited<ReturnType<typeof teamChatsOf>>,
+      Awaited<ReturnType<typeof identitiesOf>>,
+    ]
   >(w.tx, [
     async () => {
       if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
@@ -93,21 +102,25 @@ export async function routeCase(
         data: { teamId, staffId: candidate?.staffId ?? null },
       }),
     () => renderCard(w, row!),
+    () => teamChatsOf(w.tx, teamId),
+    async () => (candidate && !opts.page ? identitiesOf(w.tx, candidate.staffId) : []),
   ]);
   if (opts.page) {
     const page = { text: w.deps.t('zh', 'staff.page', { caseNo: row!.id }) };
-    await notifyTeam(w, { teamId, reply: page });
-    await notifyTeam(w, { teamId, reply: card });
-    for (const member of onDuty) {
-      await notifyStaff(w, { staffId: member.staffId, reply: page });
-      await notifyStaff(w, { staffId: member.staffId, reply: card });
+    const reached = await concurrently<Awaited<ReturnType<typeof identitiesOf>>[]>(
+      w.tx,
+      onDuty.map((member) => () => identitiesOf(w.tx, member.staffId)),
+    );
+    await notifyTeam(w, { teamId, reply: page, chats });
+    await notifyTeam(w, { teamId, reply: card, chats });
+    for (const [i, member] of onDuty.entries()) {
+      await notifyStaff(w, { staffId: member.staffId, reply: page, identities: reached[i] });
+      await notifyStaff(w, { staffId: member.staffId, reply: card, identities: reached[i] });
     }
   } else {
     // The group and the assignee's private chat: two chats, so no order between them to keep.
-    await concurrently(w.tx, [
-      () => notifyTeam(w, { teamId, reply: card }),
-      async () => (candidate ? notifyStaff(w, { staffId: candidate.staffId, reply: card }) : 0),
-    ]);
+    await notifyTeam(w, { teamId, reply: card, chats });
+    if (candidate) await notifyStaff(w, { staffId: candidate.staffId, reply: card, identities: assigneeIds });
   }
   return row!;
 }
