@@ -1,6 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { caseEvents } from '../../db/schema/index.ts';
-import { batchOf, sendStatement, viaBatch } from '../engine/batch.ts';
+import { sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 
 export type ActorKind = 'customer' | 'staff' | 'system';
@@ -30,11 +29,9 @@ export async function recordEvent(
     'case.events',
     values,
     async (all) => {
-      if (all.length === 1 && !batchOf(w.tx)) await w.tx.insert(caseEvents).values(all);
-      else
-        await sendStatement(
-          w.tx,
-          sql`
+      await sendStatement(
+        w.tx,
+        sql`
         insert into case_events (case_id, at, actor_kind, actor_id, type, data)
         select r.case_id, r.at, r.actor_kind, r.actor_id, r.type, r.data
         from jsonb_to_recordset(${JSON.stringify(
@@ -47,7 +44,7 @@ export async function recordEvent(
             data: v.data,
           })),
         )}::jsonb) as r(case_id int, at timestamptz, actor_kind text, actor_id text, type text, data jsonb)`,
-        );
+      );
       return all.map(() => undefined);
     },
     { deferred: true },

@@ -1,6 +1,12 @@
 import { directChatId } from '../engine/direct-chat.ts';
 import type { Reply } from '../engine/message.ts';
-import { identitiesOf, staffWithRole, teamChatsOf } from '../org/directory.ts';
+import {
+  identitiesOf,
+  type StaffAccount,
+  staffWithRole,
+  type TeamChat,
+  teamChatsOf,
+} from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
 import type { CaseRow } from './open-case.ts';
@@ -11,7 +17,7 @@ const keyed = (key: string | undefined, suffix: string) => (key ? `${key}:${suff
 /** Posts to every group chat of a team (`chats`: the team's chats, when read already). */
 export async function notifyTeam(
   w: Work,
-  opts: { teamId: string; reply: Reply; dedupKey?: string; chats?: Awaited<ReturnType<typeof teamChatsOf>> },
+  opts: { teamId: string; reply: Reply; dedupKey?: string; chats?: TeamChat[] },
 ): Promise<number> {
   const chats = opts.chats ?? (await teamChatsOf(w.tx, opts.teamId));
   for (const chat of chats)
@@ -36,7 +42,7 @@ export async function notifyStaff(
     staffId: string;
     reply: Reply;
     dedupKey?: string;
-    identities?: Awaited<ReturnType<typeof identitiesOf>>;
+    identities?: StaffAccount[];
   },
 ): Promise<number> {
   const ids = opts.identities ?? (await identitiesOf(w.tx, opts.staffId));

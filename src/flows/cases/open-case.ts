@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { batchOf, rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
+import { rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Channel, Lang } from '../engine/message.ts';
 import type { Work } from '../work.ts';
 import { recordEvent } from './events.ts';
@@ -45,8 +45,7 @@ export async function openCase(
   };
   // In a batch the cases opened in one round are one insert; RETURNING gives them in order.
   const row = await viaBatch(w.tx, 'cases.open', values, async (all) => {
-    if (all.length === 1 && !batchOf(w.tx)) return w.tx.insert(cases).values(all).returning();
-    // In a batch: one insert with the rows as JSON, in order (ids ascend with it), returned.
+    // One insert with the rows as JSON, in order (ids ascend with it), returned.
     const inserted = await sendStatement(
       w.tx,
       sql`

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
 import { concurrently, rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Reply } from '../engine/message.ts';
-import { identitiesOf, teamChatsOf } from '../org/directory.ts';
+import { identitiesOf, type StaffAccount, type TeamChat, teamChatsOf } from '../org/directory.ts';
 import { markAssigned, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { renderCard } from './card.ts';
@@ -81,14 +81,7 @@ export async function routeCase(
   // Independent of each other: one round trip for all (see concurrently in batch.ts), the chats
   // to notify included.
   const [, onDuty, , card, chats, assigneeIds] = await concurrently<
-    [
-      unknown,
-      Awaited<ReturnType<typeof onDutyStaff>>,
-      unknown,
-      Reply,
-      Awaited<ReturnType<typeof teamChatsOf>>,
-      Awaited<ReturnType<typeof identitiesOf>>,
-    ]
+    [unknown, Awaited<ReturnType<typeof onDutyStaff>>, unknown, Reply, TeamChat[], StaffAccount[]]
   >(w.tx, [
     async () => {
       if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
@@ -107,7 +100,7 @@ export async function routeCase(
   ]);
   if (opts.page) {
     const page = { text: w.deps.t('zh', 'staff.page', { caseNo: row!.id }) };
-    const reached = await concurrently<Awaited<ReturnType<typeof identitiesOf>>[]>(
+    const reached = await concurrently<StaffAccount[][]>(
       w.tx,
       onDuty.map((member) => () => identitiesOf(w.tx, member.staffId)),
     );

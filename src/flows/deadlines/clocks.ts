@@ -1,7 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { deadlines } from '../../db/schema/index.ts';
 import {
-  batchOf,
   distinctRounds,
   groupedBy,
   inJson,
@@ -42,14 +41,6 @@ export async function startClocks(w: Work, starts: ClockStart[]): Promise<Deadli
   const values = starts.map((opts) => clockValues(w, opts));
   const rows = await viaBatch(w.tx, 'clocks.start', values, async (lists) => {
     const all = lists.flat();
-    if (all.length === 1 && !batchOf(w.tx))
-      return [
-        await w.tx
-          .insert(deadlines)
-          .values(all)
-          .onConflictDoUpdate({ target: [deadlines.caseId, deadlines.kind], set: all[0]! })
-          .returning(),
-      ];
     // Several: one upsert with the rows as JSON (a clock started twice in one call or round goes
     // in two statements, in order), by a statement of a fixed text.
     const byClock = new Map<string, DeadlineRow>();

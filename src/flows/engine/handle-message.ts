@@ -9,8 +9,8 @@ import { routePrivate, type Services } from './router.ts';
 
 /**
  * What a batch read for a message along with storing it (see receiveBatch): the sender's staff
- * record and, in a private chat, the dialogue. Read after the dialogue was locked, so they are
- * what the handler would have read itself.
+ * record and, in a private chat, the dialogue and the sender's customer record. Read after the
+ * dialogue was locked, so they are what the handler would have read itself.
  */
 export interface Preloaded {
   staff: StaffRow | null;

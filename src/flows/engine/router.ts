@@ -13,6 +13,7 @@ import {
   saveDialogue,
 } from './dialogue-store.ts';
 import type { Flow } from './flow.ts';
+import type { Preloaded } from './handle-message.ts';
 import { globalIntent, mentionsLeak, normalizeWords } from './intents.ts';
 import type { Choice } from './message.ts';
 
@@ -81,7 +82,7 @@ function positionOf(services: Services, row: DialogueRow | null): Position | 'st
 export async function routePrivate(
   ctx: Context,
   services: Services,
-  preloaded?: { staff: StaffRow | null; dialogue?: DialogueRow | null },
+  preloaded?: Pick<Preloaded, 'staff' | 'dialogue'>,
 ): Promise<void> {
   const { msg } = ctx;
   const key: DialogueKey = { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id };

@@ -88,10 +88,12 @@ export async function findStaff(tx: DbOrTx, staffId: string): Promise<StaffRow |
 }
 
 /** Every group chat of a team, on every channel it has one. */
-export async function teamChatsOf(
-  tx: DbOrTx,
-  teamId: string,
-): Promise<{ channel: Channel; chatId: string }[]> {
+/** A group chat of a team. */
+export type TeamChat = { channel: Channel; chatId: string };
+/** A chat account of a staff member. */
+export type StaffAccount = { channel: Channel; externalUserId: string };
+
+export async function teamChatsOf(tx: DbOrTx, teamId: string): Promise<TeamChat[]> {
   return viaBatch(tx, 'team.chats', teamId, async (ids) => {
     const rows = await selectFrom(tx, teamChats, inJson(teamChats.teamId, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.teamId).map((g) =>
@@ -109,10 +111,7 @@ export async function isTeamMember(tx: DbOrTx, teamId: string, staffId: string):
 }
 
 /** The chat accounts of a staff member, to reach them privately. */
-export async function identitiesOf(
-  tx: DbOrTx,
-  staffId: string,
-): Promise<{ channel: Channel; externalUserId: string }[]> {
+export async function identitiesOf(tx: DbOrTx, staffId: string): Promise<StaffAccount[]> {
   return viaBatch(tx, 'staff.identities', staffId, async (ids) => {
     const rows = await selectFrom(tx, staffIdentities, inJson(staffIdentities.staffId, ids, 'text'));
     return groupedBy(ids, rows, (r) => r.staffId).map((g) =>

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
-import { outbox } from '../../db/schema/index.ts';
-import { batchOf, sendStatement, viaBatch } from '../engine/batch.ts';
+import type { outbox } from '../../db/schema/index.ts';
+import { sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Effects } from '../engine/effects.ts';
 import type { Channel, Reply } from '../engine/message.ts';
 
@@ -41,8 +41,7 @@ interface Queued {
  */
 async function insertRows(tx: DbOrTx, queued: Queued[]): Promise<undefined[]> {
   const rows = queued.map((q) => q.values);
-  const ids =
-    queued.length === 1 && !batchOf(tx) ? await insertOne(tx, rows[0]!) : await insertMany(tx, rows);
+  const ids = await insertMany(tx, rows);
   queued.forEach((q, i) => {
     const id = ids[i];
     if (id === null || id === undefined) return;
@@ -51,15 +50,6 @@ async function insertRows(tx: DbOrTx, queued: Queued[]): Promise<undefined[]> {
     q.effects.outboxChannels[id] = q.values.channel;
   });
   return queued.map(() => undefined);
-}
-
-async function insertOne(tx: DbOrTx, row: OutboxValues): Promise<(number | null)[]> {
-  const inserted = await tx
-    .insert(outbox)
-    .values(row)
-    .onConflictDoNothing({ target: outbox.dedupKey, where: sql`${outbox.dedupKey} IS NOT NULL` })
-    .returning({ id: outbox.id });
-  return [inserted[0]?.id ?? null];
 }
 
 /** Several rows as one JSON parameter; jsonb_to_recordset yields them in array order. */
