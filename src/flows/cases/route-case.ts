@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { concurrently, rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
+import { concurrently, rowOf, rowsOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Reply } from '../engine/message.ts';
 import { identitiesOf, type StaffAccount, type TeamChat, teamChatsOf } from '../org/directory.ts';
 import { markAssigned, onDutyStaff } from '../org/duty.ts';
@@ -49,12 +49,11 @@ async function assignCase(w: Work, input: { caseId: number; teamId: string }): P
       const rows = (
         await sendStatement(
           w.tx,
-          // `id = any(array(…))`: an index look-up per case, whatever the planner thinks of the
-          // size of the JSON list (it would otherwise scan every case to hash-join a handful).
-          sql`with r as (select * from json_to_recordset(${JSON.stringify(picks)}::json) as r(case_id int, team text, staff text))
+          // `limit`: see rowsOf (an index look-up per case once there are a few thousand).
+          sql`with r as (${rowsOf(picks, sql`case_id int, team text, staff text`)})
               update ${cases} set team_id = r.team, assignee_id = r.staff, updated_at = ${w.now.toISOString()}::timestamptz
               from r
-              where ${cases.id} = r.case_id and ${cases.id} = any(array(select case_id from r))
+              where ${cases.id} = r.case_id
               returning ${cases}.*`,
         )
       ).map((r) => rowOf(cases, r));

@@ -1,14 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { deadlines } from '../../db/schema/index.ts';
-import {
-  distinctRounds,
-  groupedBy,
-  inJson,
-  rowOf,
-  selectFrom,
-  sendStatement,
-  viaBatch,
-} from '../engine/batch.ts';
+import { distinctRounds, groupedBy, rowOf, selectByIds, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
 import { computeDue } from './calendar.ts';
 import type { Duration } from './duration.ts';
@@ -141,7 +133,7 @@ export async function runningClocks(w: Pick<Work, 'tx'>, caseId: number): Promis
     // Every clock of the cases (a handful each, by the case index), the running ones kept here:
     // with `state = 'running'` in the statement the planner may walk every running clock of the
     // company through the partial next_at index instead.
-    const rows = (await selectFrom(w.tx, deadlines, inJson(deadlines.caseId, ids, 'int')))
+    const rows = (await selectByIds(w.tx, deadlines, deadlines.caseId, ids, 'int'))
       .filter((d) => d.state === 'running')
       .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);
     return groupedBy(ids, rows, (r) => r.caseId);

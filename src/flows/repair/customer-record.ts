@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { customers } from '../../db/schema/index.ts';
-import { distinctRounds, groupedBy, inJson, selectFrom, sendStatement, viaBatch } from '../engine/batch.ts';
+import { distinctRounds, groupedBy, rowsOf, selectByIds, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Context } from '../engine/context.ts';
 
 /** What we already know of the customer (their last address and phone), to offer instead of asking. */
@@ -9,7 +9,7 @@ export async function knownContact(ctx: Context): Promise<{ phone: string | null
   // Read with the message (a customer created just now has none).
   if (ctx.known) return { phone: ctx.known.phone, address: ctx.known.address };
   const row = await viaBatch(ctx.tx, 'customer.contact', id, async (ids) => {
-    const rows = await selectFrom(ctx.tx, customers, inJson(customers.id, ids, 'int'));
+    const rows = await selectByIds(ctx.tx, customers, customers.id, ids, 'int');
     return groupedBy(ids, rows, (r) => r.id).map((g) => g[0]);
   });
   return { phone: row?.phone ?? null, address: row?.address ?? null };
@@ -38,7 +38,7 @@ export async function rememberContact(
             sql`
             update customers c set phone = coalesce(r.phone, c.phone), address = coalesce(r.address, c.address),
               updated_at = ${ctx.now.toISOString()}::timestamptz
-            from json_to_recordset(${JSON.stringify(round)}::json) as r(id int, phone text, address text)
+            from (${rowsOf(round, sql`id int, phone text, address text`)}) as r
             where c.id = r.id`,
           ),
         ),
