@@ -16,7 +16,7 @@
 //    by default 1,800 to 50 private chats (36 each) and 200 to 5 groups (40 each).
 //    Why 200 to groups: at the bot's 18/min a group gets 18 messages per minute, so 40 per group
 //    take ≈ 2 min (18 at once, 18 a minute later, 4 a minute after that); 1,800 private messages
-//    at 27/s take ≈ 67 s, so both limits bind and a run ends in ≈ 2 min, well inside the 4-min cap
+//    at 25/s take ≈ 72 s, so both limits bind and a run ends in ≈ 2 min, well inside the 4-min cap
 //    (500 to groups would take ≈ 5.6 min; 360 is the most 5 groups can take in 4 min);
 //  - it waits until every row is sent (or the cap), then reads the proxy's record: rates per chat,
 //    per group and overall against Telegram's limits, 429s, and order within each chat (every

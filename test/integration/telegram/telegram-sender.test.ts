@@ -114,14 +114,15 @@ describe('the Telegram sender', () => {
   });
 
   it("the bot's messages are spread over each second, not sent in one burst", async () => {
-    expect(DEFAULT_RATE_LIMITS.globalBurst).toEqual({ max: 6, windowMs: 200 });
+    expect(DEFAULT_RATE_LIMITS.globalBurst).toEqual({ max: 5, windowMs: 200 });
+    expect(DEFAULT_RATE_LIMITS.global).toEqual({ max: 25, windowMs: 1000 });
     // A longer window than the default's, so that a slow machine cannot outrun it.
-    const sender = await senderOn(sent, { globalBurst: { max: 6, windowMs: 5000 } });
-    for (let i = 0; i < 6; i++) await sender.send(deliver(chat(), { text: `m${i}` }));
-    const err = await sendError(sender.send(deliver(chat(), { text: 'seventh' })));
+    const sender = await senderOn(sent, { globalBurst: { max: 5, windowMs: 5000 } });
+    for (let i = 0; i < 5; i++) await sender.send(deliver(chat(), { text: `m${i}` }));
+    const err = await sendError(sender.send(deliver(chat(), { text: 'sixth' })));
     expect(err.opts.retryAfterMs).toBeGreaterThan(0);
     expect(err.opts.retryAfterMs).toBeLessThanOrEqual(5000);
-    expect(api!.calls).toHaveLength(6);
+    expect(api!.calls).toHaveLength(5);
   });
 
   it('a user who blocked the bot (403) fails permanently; a server error is retried', async () => {
