@@ -75,3 +75,77 @@ describe('a transaction whose connection is lost', () => {
     expect(again!.ok).toBe(1);
   });
 });
+
+describe('a transaction', () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let database: Database;
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    database = connectDatabase(testDb.url, { max: 2 });
+    await database.db.execute(sql`create table t (v text primary key)`);
+  });
+  afterAll(async () => {
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  const values = async () =>
+    [...(await database.db.execute<{ v: string }>(sql`select v from t order by v`))].map((r) => r.v);
+  const codeOf = (err: unknown) => {
+    const e = err as { code?: string; cause?: { code?: string } };
+    return e.cause?.code ?? e.code;
+  };
+
+  it('runs its callback before BEGIN is answered: BEGIN goes out with the first statements', async () => {
+    await database.db.execute(sql`select 1`); // the pool has a connection open
+    let nextTurn = false;
+    setImmediate(() => {
+      nextTurn = true;
+    });
+    let ranAtOnce: boolean | undefined;
+    await database.db.transaction(async (tx) => {
+      // An answer from PostgreSQL can only arrive in a later turn of the event loop.
+      ranAtOnce = !nextTurn;
+      await tx.execute(sql`insert into t values ('begun')`);
+    });
+    expect(ranAtOnce).toBe(true);
+    expect(await values()).toContain('begun');
+  });
+
+  it('a savepoint that fails is undone, and the transaction goes on and commits', async () => {
+    await database.db.transaction(async (tx) => {
+      await tx.execute(sql`insert into t values ('sp-before')`);
+      await expect(
+        tx.transaction(async (sp) => {
+          await sp.execute(sql`insert into t values ('sp-inside')`);
+          await sp.execute(sql`insert into t values ('sp-inside')`); // duplicate key
+        }),
+      ).rejects.toSatisfy((err) => codeOf(err) === '23505');
+      const kept = await tx.transaction(async (sp) => {
+        await sp.execute(sql`insert into t values ('sp-kept')`);
+        return 'ok';
+      });
+      expect(kept).toBe('ok');
+      await tx.execute(sql`insert into t values ('sp-after')`);
+    });
+    const v = await values();
+    expect(v.filter((x) => x.startsWith('sp-'))).toEqual(['sp-after', 'sp-before', 'sp-kept']);
+  });
+
+  it('a failed statement the callback swallowed still fails the transaction, with its own error', async () => {
+    for (let i = 0; i < 5; i++) {
+      const outcome = database.db.transaction(async (tx) => {
+        await tx.execute(sql`insert into t values (${`swallowed-${i}`})`);
+        await tx.execute(sql`select 1 / 0`).catch(() => {});
+        // The transaction is aborted: this fails with 25P02, and is swallowed too.
+        await tx.execute(sql`select 1`).catch(() => {});
+        return 'done';
+      });
+      await expect(outcome).rejects.toSatisfy((err) => codeOf(err) === '22012'); // division by zero
+    }
+    expect((await values()).some((v) => v.startsWith('swallowed'))).toBe(false);
+    // Every connection went back to the pool (2 of them, 5 transactions).
+    const [again] = await database.db.execute<{ ok: number }>(sql`select 1 as ok`);
+    expect(again!.ok).toBe(1);
+  });
+});
