@@ -35,6 +35,8 @@ interface Connection {
   markLost(err: unknown): void;
   /** Savepoints opened so far (their names). */
   savepoints: number;
+  /** Set once COMMIT or ROLLBACK is sent: a statement issued after that fails. */
+  ended: boolean;
 }
 
 /** What postgres.js's `onexecute` option is given: the connection a statement is handed to. */
@@ -133,6 +135,7 @@ async function runTransaction(
     lost: null,
     whenLost,
     savepoints: 0,
+    ended: false,
     markLost(err) {
       if (connection.lost) return;
       connection.lost = err;
@@ -161,15 +164,22 @@ async function runTransaction(
   try {
     const result = await Promise.race([Promise.resolve().then(() => fn(transactionClient(state))), whenLost]);
     if (scope.failed) throw scope.failed;
-    const committed = await send(state, 'commit', [], {});
+    const commit = send(state, 'commit', [], {});
+    connection.ended = true;
+    const committed = await commit;
     if ((committed as unknown as { command?: string }).command === 'ROLLBACK')
       throw scope.failed ?? new Error('the transaction was rolled back at COMMIT');
     return result;
   } catch (err) {
     if (connection.lost) throw connection.lost;
-    await send(state, 'rollback', [], {}).catch(() => {});
+    if (!connection.ended) {
+      const rollback = send(state, 'rollback', [], {});
+      connection.ended = true;
+      await rollback.catch(() => {});
+    }
     throw abortedBy(err, scope);
   } finally {
+    connection.ended = true;
     // A lost connection is not given back: the driver reconnects it for others.
     if (!connection.lost) {
       if (driver.connection) driver.connection.onclose = null;
@@ -214,6 +224,8 @@ function send(
 ): postgres.PendingQuery<postgres.Row[]> {
   const { connection } = state;
   if (connection.lost) return failedQuery(connection.lost);
+  // Not on a connection given back to the pool, nor in autocommit after the ROLLBACK.
+  if (connection.ended) return failedQuery(new Error('statement issued after its transaction ended'));
   const q = state.target.unsafe(
     query,
     args as postgres.ParameterOrJSON<never>[],

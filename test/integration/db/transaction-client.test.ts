@@ -148,4 +148,21 @@ describe('a transaction', () => {
     const [again] = await database.db.execute<{ ok: number }>(sql`select 1 as ok`);
     expect(again!.ok).toBe(1);
   });
+
+  it('a statement issued through a transaction after it ended fails, and does not run', async () => {
+    let kept: Parameters<Parameters<typeof database.db.transaction>[0]>[0] | undefined;
+    await database.db.transaction(async (tx) => {
+      kept = tx;
+      await tx.execute(sql`insert into t values ('in-time')`);
+    });
+    // Sent, it would run on a connection given back to the pool, outside any transaction.
+    const err = (await kept!.execute(sql`insert into t values ('late')`).catch((e: unknown) => e)) as {
+      message?: string;
+      cause?: { message?: string };
+    };
+    expect(err.cause?.message ?? err.message).toMatch(/after its transaction ended/);
+    const v = await values();
+    expect(v).toContain('in-time');
+    expect(v).not.toContain('late');
+  });
 });
