@@ -83,14 +83,14 @@ const args = benchArgs('usage: npm run bench:inbound -- [options]', {
 class Recorder {
   readonly committed: number[] = [];
   readonly resolved: number[] = [];
-  readonly store: number[] = [];
-  readonly process: number[] = [];
+  readonly queued: number[] = [];
+  readonly transaction: number[] = [];
   readonly kick: number[] = [];
   /** When each message's replies were committed (performance.now()), for throughput over time. */
   readonly at: number[] = [];
   failed = 0;
   record(t: MessageTiming | undefined, from?: number) {
-    if (!t || t.stored === undefined || t.committed === undefined || t.done === undefined) {
+    if (!t || t.started === undefined || t.committed === undefined || t.done === undefined) {
       this.failed++;
       return;
     }
@@ -98,8 +98,8 @@ class Recorder {
     this.committed.push(t.committed - start);
     this.at.push(t.committed);
     this.resolved.push(t.done - start);
-    this.store.push(t.stored - t.handed);
-    this.process.push(t.committed - t.stored);
+    this.queued.push(t.started - start);
+    this.transaction.push(t.committed - t.started);
     this.kick.push(t.done - t.committed);
   }
   get count() {
@@ -110,7 +110,7 @@ class Recorder {
       const s = summarize(xs);
       return { p50: round(s.p50), p99: round(s.p99) };
     };
-    return { store: p(this.store), process: p(this.process), kick: p(this.kick) };
+    return { queued: p(this.queued), transaction: p(this.transaction), kick: p(this.kick) };
   }
 }
 
@@ -194,8 +194,9 @@ try {
   say(`  received → receiveAndProcess resolved (+ wake-up): ${fmtLatency(resolved)}`);
   const bd = closed.breakdown();
   say(
-    `  where a message's time goes (p50 / p99 ms): store inbound ${bd.store.p50} / ${bd.store.p99}, ` +
-      `process transaction ${bd.process.p50} / ${bd.process.p99}, wake-up (outbox look-up + BullMQ) ${bd.kick.p50} / ${bd.kick.p99}`,
+    `  where a message's time goes (p50 / p99 ms): waiting for a transaction ${bd.queued.p50} / ${bd.queued.p99}, ` +
+      `in its transaction (stored, handled, committed) ${bd.transaction.p50} / ${bd.transaction.p99}, ` +
+      `then the wake-up (BullMQ) ${bd.kick.p50} / ${bd.kick.p99}`,
   );
   say(
     `  per message in PostgreSQL: ${per(counters.commits)} commits, ${per(counters.rollbacks)} rollbacks, ` +
@@ -277,8 +278,9 @@ try {
       );
       say(`  scheduled arrival → replies committed: ${fmtLatency(r.latency)}`);
       say(
-        `  p50 / p99 ms: store inbound ${r.breakdown.store.p50} / ${r.breakdown.store.p99}, process transaction ` +
-          `${r.breakdown.process.p50} / ${r.breakdown.process.p99}, wake-up ${r.breakdown.kick.p50} / ${r.breakdown.kick.p99}`,
+        `  p50 / p99 ms: waiting for a transaction ${r.breakdown.queued.p50} / ${r.breakdown.queued.p99}, ` +
+          `in its transaction ${r.breakdown.transaction.p50} / ${r.breakdown.transaction.p99}, ` +
+          `wake-up ${r.breakdown.kick.p50} / ${r.breakdown.kick.p99}`,
       );
     }
   }

@@ -5,8 +5,8 @@ import type { Runtime } from '../../src/runtime.ts';
 /**
  * Timestamps (performance.now(), ms) of one message through the pipeline:
  * - `handed`: given to `receive` / `receiveAndProcess`;
- * - `stored`: the inbound row is committed (stored and handled in one transaction: the same
- *   moment as `committed`);
+ * - `started`: the transaction that stores and handles it starts (before that it waits for one
+ *   of the pipeline's transactions to be free: INBOUND_BATCH_CONCURRENCY);
  * - `committed`: the transaction holding its replies in the outbox is committed (the pipeline
  *   reports it before it wakes the workers);
  * - `done`: the wake-up is sent too (BullMQ addBulk): when `receiveAndProcess` resolves.
@@ -14,7 +14,7 @@ import type { Runtime } from '../../src/runtime.ts';
 export interface MessageTiming {
   key: string;
   handed: number;
-  stored?: number;
+  started?: number;
   committed?: number;
   done?: number;
   outboxRows: number;
@@ -34,14 +34,18 @@ export class TimedPipeline extends InboundPipeline {
   ) {
     super(rt, {
       ...opts,
+      onStarted: (msgs) => {
+        const at = performance.now();
+        for (const m of msgs) {
+          const t = this.#timings.get(m.channelMessageId);
+          if (t) t.started ??= at;
+        }
+      },
       onCommitted: (msgs) => {
         const at = performance.now();
         for (const m of msgs) {
           const t = this.#timings.get(m.channelMessageId);
-          if (t) {
-            t.committed ??= at;
-            t.stored ??= at;
-          }
+          if (t) t.committed ??= at;
         }
       },
     });

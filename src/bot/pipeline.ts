@@ -13,6 +13,8 @@ export interface PipelineOptions {
   batchMax?: number;
   /** Transactions of messages at once (each holds a pool connection). */
   concurrency?: number;
+  /** Called as a transaction starts, with the messages it takes (benchmarks time it). */
+  onStarted?(msgs: InboundMessage[]): void;
   /** Called after each commit with the messages it covered (benchmarks time it). */
   onCommitted?(msgs: InboundMessage[]): void;
 }
@@ -40,6 +42,7 @@ export class InboundPipeline {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #batchMax: number;
   readonly #concurrency: number;
+  readonly #onStarted?: (msgs: InboundMessage[]) => void;
   readonly #onCommitted?: (msgs: InboundMessage[]) => void;
   #waiting: Waiting[] = [];
   /** Sender-and-chat keys of the messages being handled. */
@@ -51,6 +54,7 @@ export class InboundPipeline {
     this.#rt = rt;
     this.#batchMax = Math.max(1, opts.batchMax ?? rt.env?.INBOUND_BATCH_MAX ?? 200);
     this.#concurrency = Math.max(1, opts.concurrency ?? rt.env?.INBOUND_BATCH_CONCURRENCY ?? 2);
+    this.#onStarted = opts.onStarted;
     this.#onCommitted = opts.onCommitted;
   }
 
@@ -156,6 +160,7 @@ export class InboundPipeline {
 
   async #run(batch: Waiting[], release: () => void): Promise<void> {
     const { database, deps, services, kicker } = this.#rt;
+    this.#onStarted?.(batch.map((w) => w.msg));
     let results: Received[];
     try {
       results = await receiveBatch(
