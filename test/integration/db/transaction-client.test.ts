@@ -74,6 +74,33 @@ describe('a transaction whose connection is lost', () => {
     const [again] = await database.db.execute<{ ok: number }>(sql`select 1 as ok`);
     expect(again!.ok).toBe(1);
   });
+  it('during its COMMIT: the transaction fails with the connection, and the pool goes on', async () => {
+    // A deferred constraint trigger that sleeps: the COMMIT takes a second, and the backend is
+    // terminated meanwhile.
+    await admin.unsafe(`
+      create table if not exists slow_commit (v int);
+      create or replace function slow_commit_check() returns trigger language plpgsql as
+        $$ begin perform pg_sleep(1); return null; end $$;
+      drop trigger if exists slow_commit_trg on slow_commit;
+      create constraint trigger slow_commit_trg after insert on slow_commit
+        deferrable initially deferred for each row execute function slow_commit_check();`);
+    let pid = 0;
+    const outcome = database.db.transaction(async (tx) => {
+      const [row] = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+      pid = row!.pid;
+      await tx.execute(sql`insert into slow_commit values (1)`);
+    });
+    await sleep(300);
+    await terminate(pid);
+    const err = await outcome.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(['ECONNRESET', 'CONNECTION_CLOSED']).toContain(codeOf(err));
+    await sleep(50);
+    const [again] = await database.db.execute<{ n: number }>(sql`select count(*)::int as n from slow_commit`);
+    expect(again!.n).toBe(0);
+  });
 });
 
 describe('a transaction', () => {
