@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { concurrently, rowOf, rowsOf, sendStatement, viaBatch } from '../engine/batch.ts';
+import { concurrently, rowsOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Reply } from '../engine/message.ts';
 import { identitiesOf, type StaffAccount, type TeamChat, teamChatsOf } from '../org/directory.ts';
 import { markAssigned, onDutyStaff } from '../org/duty.ts';
@@ -18,17 +18,19 @@ export function teamFor(w: Pick<Work, 'deps'>, kind: string): string {
 
 /**
  * Gives cases to the on-duty member with the fewest open cases, ties to whoever waited longest
- * since their last one. In a batch, the cases of one round are shared out together (the loads
- * are read once per team and counted up as cases are given), and rounds follow one another, so
- * each sees the assignments before it; no lock is held across transactions but the cases' rows.
+ * since their last one, and returns who (null: nobody is on duty). In a batch, the cases of one
+ * round are shared out together (the loads are read once per team and counted up as cases are
+ * given), and rounds follow one another, so each sees the assignments before it; no lock is held
+ * across transactions but the cases' rows. The case's row is written by a held-back write (see
+ * writeAssignments): nobody waits for it, and every statement sent after it sees it.
  */
-async function assignCase(w: Work, input: { caseId: number; teamId: string }): Promise<CaseRow> {
+async function pickAssignee(w: Work, input: { caseId: number; teamId: string }): Promise<string | null> {
   return viaBatch(
     w.tx,
     'cases.assign',
     input,
     async (all) => {
-      const picks: { case_id: number; team: string; staff: string | null }[] = [];
+      const picks: Assignment[] = [];
       for (const teamId of new Set(all.map((a) => a.teamId))) {
         // onDutyStaff orders by load, then by last assignment: the rank breaks ties from here on.
         const members = (await onDutyStaff(w.tx, { teamId, now: w.now })).map((m, rank) => ({ ...m, rank }));
@@ -46,21 +48,40 @@ async function assignCase(w: Work, input: { caseId: number; teamId: string }): P
           picks.push({ case_id: a.caseId, team: teamId, staff: best?.staffId ?? null });
         }
       }
-      const rows = (
-        await sendStatement(
-          w.tx,
-          // `limit`: see rowsOf (an index look-up per case once there are a few thousand).
-          sql`with r as (${rowsOf(picks, sql`case_id int, team text, staff text`)})
-              update ${cases} set team_id = r.team, assignee_id = r.staff, updated_at = ${w.now.toISOString()}::timestamptz
-              from r
-              where ${cases.id} = r.case_id
-              returning ${cases}.*`,
-        )
-      ).map((r) => rowOf(cases, r));
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return all.map((a) => byId.get(a.caseId)!);
+      await Promise.all(picks.map((pick) => writeAssignment(w, pick)));
+      const byCase = new Map(picks.map((p) => [p.case_id, p.staff]));
+      return all.map((a) => byCase.get(a.caseId) ?? null);
     },
     { serial: true },
+  );
+}
+
+interface Assignment {
+  case_id: number;
+  team: string;
+  staff: string | null;
+}
+
+/** Sets cases' team and assignee: held back in a batch (see CoalescerOptions.deferred). */
+function writeAssignment(w: Work, pick: Assignment): Promise<void> {
+  return viaBatch(
+    w.tx,
+    'cases.assignWrite',
+    pick,
+    async (all) => {
+      // The last pick of a case counts (one row per case in the statement).
+      const last = [...new Map(all.map((p) => [p.case_id, p])).values()];
+      await sendStatement(
+        w.tx,
+        // `limit`: see rowsOf (an index look-up per case once there are a few thousand).
+        sql`with r as (${rowsOf(last, sql`case_id int, team text, staff text`)})
+            update ${cases} set team_id = r.team, assignee_id = r.staff, updated_at = ${w.now.toISOString()}::timestamptz
+            from r
+            where ${cases.id} = r.case_id`,
+      );
+      return all.map(() => undefined);
+    },
+    { deferred: true },
   );
 }
 
@@ -75,12 +96,17 @@ export async function routeCase(
   opts: { caseRow: CaseRow; teamId?: string; page?: boolean },
 ): Promise<CaseRow> {
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
-  const row = await assignCase(w, { caseId: opts.caseRow.id, teamId });
+  // The team's chats are read with the on-duty members.
+  const [assigneeId, chats] = await concurrently<[string | null, TeamChat[]]>(w.tx, [
+    () => pickAssignee(w, { caseId: opts.caseRow.id, teamId }),
+    () => teamChatsOf(w.tx, teamId),
+  ]);
+  // What the assignment writes (Object.assign: see saveDialogue in dialogue-store.ts).
+  const row: CaseRow = Object.assign({}, opts.caseRow, { teamId, assigneeId, updatedAt: w.now });
   const candidate = row.assigneeId ? { staffId: row.assigneeId } : undefined;
-  // Independent of each other: one round trip for all (see concurrently in batch.ts), the chats
-  // to notify included.
-  const [, onDuty, , card, chats, assigneeIds] = await concurrently<
-    [unknown, Awaited<ReturnType<typeof onDutyStaff>>, unknown, Reply, TeamChat[], StaffAccount[]]
+  // Independent of each other: one round trip for all (see concurrently in batch.ts).
+  const [, onDuty, , card, assigneeIds] = await concurrently<
+    [unknown, Awaited<ReturnType<typeof onDutyStaff>>, unknown, Reply, StaffAccount[]]
   >(w.tx, [
     async () => {
       if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
@@ -88,17 +114,16 @@ export async function routeCase(
     async () => (opts.page ? onDutyStaff(w.tx, { teamId, now: w.now }) : []),
     () =>
       recordEvent(w, {
-        caseId: row!.id,
+        caseId: row.id,
         actorKind: 'system',
         type: 'assigned',
         data: { teamId, staffId: candidate?.staffId ?? null },
       }),
-    () => renderCard(w, row!),
-    () => teamChatsOf(w.tx, teamId),
+    () => renderCard(w, row),
     async () => (candidate && !opts.page ? identitiesOf(w.tx, candidate.staffId) : []),
   ]);
   if (opts.page) {
-    const page = { text: w.deps.t('zh', 'staff.page', { caseNo: row!.id }) };
+    const page = { text: w.deps.t('zh', 'staff.page', { caseNo: row.id }) };
     const reached = await concurrently<StaffAccount[][]>(
       w.tx,
       onDuty.map((member) => () => identitiesOf(w.tx, member.staffId)),
@@ -114,5 +139,5 @@ export async function routeCase(
     await notifyTeam(w, { teamId, reply: card, chats });
     if (candidate) await notifyStaff(w, { staffId: candidate.staffId, reply: card, identities: assigneeIds });
   }
-  return row!;
+  return row;
 }
