@@ -9,6 +9,12 @@ import { maskAddress, maskPhone } from '../validate/phone.ts';
 import type { Work } from '../work.ts';
 import type { CaseRow } from './open-case.ts';
 
+/** The running ones of a case's clocks, soonest first (as runningClocks reads them). */
+const runningOnes = (clocks: DeadlineRow[]) =>
+  clocks
+    .filter((c) => c.state === 'running')
+    .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);
+
 /** The button payload for a staff action on a case. */
 export const caseAction = (caseId: number, verb: string) => `case:${caseId}:${verb}`;
 
@@ -16,12 +22,22 @@ export const caseAction = (caseId: number, verb: string) => `case:${caseId}:${ve
  * The case card a team's group chat sees: masked phone and address, time left on each clock,
  * and the buttons for what can be done next. Staff texts are Chinese.
  */
-export async function renderCard(w: Work, caseRow: CaseRow): Promise<Reply> {
+export async function renderCard(
+  w: Work,
+  caseRow: CaseRow,
+  /** What the caller knows already: the assignee (null: nobody) and the case's clocks. */
+  known: { assignee?: Pick<StaffRow, 'id' | 'name'> | null; clocks?: DeadlineRow[] } = {},
+): Promise<Reply> {
   const { t } = w.deps;
   const lang = 'zh' as const;
-  const [assignee, clocks] = await concurrently<[StaffRow | null, DeadlineRow[]]>(w.tx, [
-    async () => (caseRow.assigneeId ? findStaff(w.tx, caseRow.assigneeId) : null),
-    () => runningClocks(w, caseRow.id),
+  const [assignee, clocks] = await concurrently<[Pick<StaffRow, 'id' | 'name'> | null, DeadlineRow[]]>(w.tx, [
+    async () =>
+      known.assignee !== undefined
+        ? known.assignee
+        : caseRow.assigneeId
+          ? findStaff(w.tx, caseRow.assigneeId)
+          : null,
+    async () => (known.clocks ? runningOnes(known.clocks) : runningClocks(w, caseRow.id)),
   ]);
   const lines: { label: string; value: string }[] = [];
   const category = categoryLabel(w.deps, caseRow.kind, caseRow.category, lang);

@@ -1,9 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
+import type { DeadlineRow } from '../deadlines/clocks.ts';
 import { concurrently, rowsOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Reply } from '../engine/message.ts';
-import { identitiesOf, type StaffAccount, type TeamChat, teamChatsOf } from '../org/directory.ts';
-import { markAssigned, onDutyStaff } from '../org/duty.ts';
+import { type TeamChat, teamChatsOf } from '../org/directory.ts';
+import { markAssigned, type OnDutyMember, onDutyStaff } from '../org/duty.ts';
 import type { Work } from '../work.ts';
 import { renderCard } from './card.ts';
 import { recordEvent } from './events.ts';
@@ -22,18 +23,24 @@ export function teamFor(w: Pick<Work, 'deps'>, kind: string): string {
  * round are shared out together (the loads are read once per team and counted up as cases are
  * given), and rounds follow one another, so each sees the assignments before it; no lock is held
  * across transactions but the cases' rows. The case's row is written by a held-back write (see
- * writeAssignments): nobody waits for it, and every statement sent after it sees it.
+ * writeAssignment): nobody waits for it, and every statement sent after it sees it. Returns the
+ * member picked (null: nobody is on duty) and everyone on duty, with their chat accounts.
  */
-async function pickAssignee(w: Work, input: { caseId: number; teamId: string }): Promise<string | null> {
+async function pickAssignee(
+  w: Work,
+  input: { caseId: number; teamId: string },
+): Promise<{ assignee: OnDutyMember | null; onDuty: OnDutyMember[] }> {
   return viaBatch(
     w.tx,
     'cases.assign',
     input,
     async (all) => {
       const picks: Assignment[] = [];
+      const picked = new Map<number, { assignee: OnDutyMember | null; onDuty: OnDutyMember[] }>();
       for (const teamId of new Set(all.map((a) => a.teamId))) {
+        const onDuty = await onDutyStaff(w.tx, { teamId, now: w.now });
         // onDutyStaff orders by load, then by last assignment: the rank breaks ties from here on.
-        const members = (await onDutyStaff(w.tx, { teamId, now: w.now })).map((m, rank) => ({ ...m, rank }));
+        const members = onDuty.map((member, rank) => ({ member, openCases: member.openCases, rank }));
         let rank = members.length;
         for (const a of all.filter((x) => x.teamId === teamId)) {
           const best = members.reduce<(typeof members)[number] | undefined>(
@@ -45,12 +52,12 @@ async function pickAssignee(w: Work, input: { caseId: number; teamId: string }):
             best.openCases++;
             best.rank = rank++;
           }
-          picks.push({ case_id: a.caseId, team: teamId, staff: best?.staffId ?? null });
+          picks.push({ case_id: a.caseId, team: teamId, staff: best?.member.staffId ?? null });
+          picked.set(a.caseId, { assignee: best?.member ?? null, onDuty });
         }
       }
       await Promise.all(picks.map((pick) => writeAssignment(w, pick)));
-      const byCase = new Map(picks.map((p) => [p.case_id, p.staff]));
-      return all.map((a) => byCase.get(a.caseId) ?? null);
+      return all.map((a) => picked.get(a.caseId)!);
     },
     { serial: true },
   );
@@ -93,51 +100,56 @@ function writeAssignment(w: Work, pick: Assignment): Promise<void> {
  */
 export async function routeCase(
   w: Work,
-  opts: { caseRow: CaseRow; teamId?: string; page?: boolean },
+  opts: {
+    caseRow: CaseRow;
+    teamId?: string;
+    page?: boolean;
+    /** The case's clocks, when the caller starts them alongside (the card then need not read them). */
+    clocks?: () => Promise<DeadlineRow[]>;
+  },
 ): Promise<CaseRow> {
   const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
-  // The team's chats are read with the on-duty members.
-  const [assigneeId, chats] = await concurrently<[string | null, TeamChat[]]>(w.tx, [
-    () => pickAssignee(w, { caseId: opts.caseRow.id, teamId }),
-    () => teamChatsOf(w.tx, teamId),
-  ]);
+  // The team's chats are read with the on-duty members (and their chat accounts).
+  const [{ assignee, onDuty }, chats] = await concurrently<
+    [Awaited<ReturnType<typeof pickAssignee>>, TeamChat[]]
+  >(w.tx, [() => pickAssignee(w, { caseId: opts.caseRow.id, teamId }), () => teamChatsOf(w.tx, teamId)]);
   // What the assignment writes (Object.assign: see saveDialogue in dialogue-store.ts).
-  const row: CaseRow = Object.assign({}, opts.caseRow, { teamId, assigneeId, updatedAt: w.now });
-  const candidate = row.assigneeId ? { staffId: row.assigneeId } : undefined;
-  // Independent of each other: one round trip for all (see concurrently in batch.ts).
-  const [, onDuty, , card, assigneeIds] = await concurrently<
-    [unknown, Awaited<ReturnType<typeof onDutyStaff>>, unknown, Reply, StaffAccount[]]
-  >(w.tx, [
+  const row: CaseRow = Object.assign({}, opts.caseRow, {
+    teamId,
+    assigneeId: assignee?.staffId ?? null,
+    updatedAt: w.now,
+  });
+  // Held-back writes, and the card: drawn from what is known when the caller started the clocks.
+  const [, , card] = await concurrently<[unknown, unknown, Reply]>(w.tx, [
     async () => {
-      if (candidate) await markAssigned(w.tx, { teamId, staffId: candidate.staffId, now: w.now });
+      if (assignee) await markAssigned(w.tx, { teamId, staffId: assignee.staffId, now: w.now });
     },
-    async () => (opts.page ? onDutyStaff(w.tx, { teamId, now: w.now }) : []),
     () =>
       recordEvent(w, {
         caseId: row.id,
         actorKind: 'system',
         type: 'assigned',
-        data: { teamId, staffId: candidate?.staffId ?? null },
+        data: { teamId, staffId: assignee?.staffId ?? null },
       }),
-    () => renderCard(w, row),
-    async () => (candidate && !opts.page ? identitiesOf(w.tx, candidate.staffId) : []),
+    async () =>
+      renderCard(w, row, {
+        assignee: assignee && { id: assignee.staffId, name: assignee.name },
+        clocks: opts.clocks && (await opts.clocks()),
+      }),
   ]);
   if (opts.page) {
     const page = { text: w.deps.t('zh', 'staff.page', { caseNo: row.id }) };
-    const reached = await concurrently<StaffAccount[][]>(
-      w.tx,
-      onDuty.map((member) => () => identitiesOf(w.tx, member.staffId)),
-    );
     await notifyTeam(w, { teamId, reply: page, chats });
     await notifyTeam(w, { teamId, reply: card, chats });
-    for (const [i, member] of onDuty.entries()) {
-      await notifyStaff(w, { staffId: member.staffId, reply: page, identities: reached[i] });
-      await notifyStaff(w, { staffId: member.staffId, reply: card, identities: reached[i] });
+    for (const member of onDuty) {
+      await notifyStaff(w, { staffId: member.staffId, reply: page, identities: member.identities });
+      await notifyStaff(w, { staffId: member.staffId, reply: card, identities: member.identities });
     }
   } else {
     // The group and the assignee's private chat: two chats, so no order between them to keep.
     await notifyTeam(w, { teamId, reply: card, chats });
-    if (candidate) await notifyStaff(w, { staffId: candidate.staffId, reply: card, identities: assigneeIds });
+    if (assignee)
+      await notifyStaff(w, { staffId: assignee.staffId, reply: card, identities: assignee.identities });
   }
   return row;
 }

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import { teamMembers } from '../../db/schema/index.ts';
 import { sendStatement, viaBatch } from '../engine/batch.ts';
+import type { StaffAccount } from './directory.ts';
 
 const SHANGHAI_OFFSET_MS = 8 * 3600_000;
 
@@ -12,20 +13,34 @@ export function shanghaiWeekMinute(instant: Date): { weekday: number; minute: nu
   return { weekday: day === 0 ? 7 : day, minute: local.getUTCHours() * 60 + local.getUTCMinutes() };
 }
 
+/** An on-duty member, with what routing needs to show and reach them. */
+export interface OnDutyMember {
+  staffId: string;
+  name: string;
+  openCases: number;
+  /** Their chat accounts, to reach them privately. */
+  identities: StaffAccount[];
+}
+
 /**
  * Who of a team is on duty now, least loaded first, ties broken by who waited longest since
  * their last assignment (round robin). A shift that ends before it starts runs past midnight.
  */
-export async function onDutyStaff(
-  tx: DbOrTx,
-  opts: { teamId: string; now: Date },
-): Promise<{ staffId: string; openCases: number }[]> {
+export async function onDutyStaff(tx: DbOrTx, opts: { teamId: string; now: Date }): Promise<OnDutyMember[]> {
   const { weekday, minute } = shanghaiWeekMinute(opts.now);
   const yesterday = weekday === 1 ? 7 : weekday - 1;
-  const rows = await tx.execute<{ staff_id: string; open_cases: number }>(sql`
-    select s.id as staff_id,
+  const rows = await tx.execute<{
+    staff_id: string;
+    name: string;
+    open_cases: number;
+    identities: StaffAccount[];
+  }>(sql`
+    select s.id as staff_id, s.name,
            (select count(*)::int from cases c
              where c.assignee_id = s.id and c.state in ('open', 'taken', 'arrived')) as open_cases,
+           (select coalesce(json_agg(json_build_object('channel', i.channel, 'externalUserId', i.external_user_id)
+                                     order by i.channel, i.external_user_id), '[]')
+              from staff_identities i where i.staff_id = s.id) as identities,
            m.last_assigned_at
     from team_members m
     join staff s on s.id = m.staff_id
@@ -40,7 +55,12 @@ export async function onDutyStaff(
         ))
     order by open_cases asc, m.last_assigned_at asc nulls first, s.id asc
   `);
-  return rows.map((r) => ({ staffId: r.staff_id, openCases: r.open_cases }));
+  return rows.map((r) => ({
+    staffId: r.staff_id,
+    name: r.name,
+    openCases: r.open_cases,
+    identities: typeof r.identities === 'string' ? JSON.parse(r.identities) : r.identities,
+  }));
 }
 
 /**

@@ -145,12 +145,13 @@ export const repairFlow = defineFlow<RepairData>({
       details: { photos: data.photos ?? [], preferredTime: data.time ?? null },
     });
     const clocks = policy.deadlines.repair;
-    // Side by side: the clocks are inserted in the same round trip as the assignee is picked, two
-    // before the card reads them back (statements of one transaction run in the order issued).
+    // Side by side: the clocks are inserted in the same round trip as the assignee is picked, and
+    // the card shows them as inserted.
+    let started!: Promise<DeadlineRow[]>;
     const [, [confirm, handle, repair]] = await concurrently<[unknown, DeadlineRow[], unknown]>(ctx.tx, [
       () => rememberContact(ctx, { phone: data.phone, address: data.address }),
-      () =>
-        startClocks(
+      () => {
+        started = startClocks(
           ctx,
           (['confirm', 'handle', 'repair'] as const).map((kind) => ({
             caseId: caseRow.id,
@@ -158,8 +159,10 @@ export const repairFlow = defineFlow<RepairData>({
             duration: clocks[kind],
             remind: true,
           })),
-        ),
-      () => routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area) }),
+        );
+        return started;
+      },
+      () => routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area), clocks: () => started }),
     ]);
     ctx.say(
       ctx.text('repair.opened', {
