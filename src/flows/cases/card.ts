@@ -9,11 +9,15 @@ import { maskAddress, maskPhone } from '../validate/phone.ts';
 import type { Work } from '../work.ts';
 import type { CaseRow } from './open-case.ts';
 
-/** The running ones of a case's clocks, soonest first (as runningClocks reads them). */
-const runningOnes = (clocks: DeadlineRow[]) =>
-  clocks
-    .filter((c) => c.state === 'running')
-    .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);
+/** What the card shows of a clock. */
+type ShownClock = Pick<DeadlineRow, 'kind' | 'dueAt' | 'state'>;
+
+/**
+ * The running ones of a case's clocks, soonest first; ties in the order given (as runningClocks
+ * reads them: by id, the order they were started in).
+ */
+const runningOnes = (clocks: ShownClock[]) =>
+  clocks.filter((c) => c.state === 'running').sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
 
 /** The button payload for a staff action on a case. */
 export const caseAction = (caseId: number, verb: string) => `case:${caseId}:${verb}`;
@@ -26,11 +30,11 @@ export async function renderCard(
   w: Work,
   caseRow: CaseRow,
   /** What the caller knows already: the assignee (null: nobody) and the case's clocks. */
-  known: { assignee?: Pick<StaffRow, 'id' | 'name'> | null; clocks?: DeadlineRow[] } = {},
+  known: { assignee?: Pick<StaffRow, 'id' | 'name'> | null; clocks?: ShownClock[] } = {},
 ): Promise<Reply> {
   const { t } = w.deps;
   const lang = 'zh' as const;
-  const [assignee, clocks] = await concurrently<[Pick<StaffRow, 'id' | 'name'> | null, DeadlineRow[]]>(w.tx, [
+  const [assignee, clocks] = await concurrently<[Pick<StaffRow, 'id' | 'name'> | null, ShownClock[]]>(w.tx, [
     async () =>
       known.assignee !== undefined
         ? known.assignee

@@ -28,21 +28,21 @@ export function teamFor(w: Pick<Work, 'deps'>, kind: string): string {
  */
 async function pickAssignee(
   w: Work,
-  input: { caseId: number; teamId: string },
+  input: { caseId: number | Promise<number>; teamId: string },
 ): Promise<{ assignee: OnDutyMember | null; onDuty: OnDutyMember[] }> {
   return viaBatch(
     w.tx,
     'cases.assign',
     input,
     async (all) => {
-      const picks: Assignment[] = [];
-      const picked = new Map<number, { assignee: OnDutyMember | null; onDuty: OnDutyMember[] }>();
+      const picked: { assignee: OnDutyMember | null; onDuty: OnDutyMember[] }[] = new Array(all.length);
       for (const teamId of new Set(all.map((a) => a.teamId))) {
         const onDuty = await onDutyStaff(w.tx, { teamId, now: w.now });
         // onDutyStaff orders by load, then by last assignment: the rank breaks ties from here on.
         const members = onDuty.map((member, rank) => ({ member, openCases: member.openCases, rank }));
         let rank = members.length;
-        for (const a of all.filter((x) => x.teamId === teamId)) {
+        all.forEach((a, i) => {
+          if (a.teamId !== teamId) return;
           const best = members.reduce<(typeof members)[number] | undefined>(
             (b, m) =>
               !b || m.openCases < b.openCases || (m.openCases === b.openCases && m.rank < b.rank) ? m : b,
@@ -52,12 +52,23 @@ async function pickAssignee(
             best.openCases++;
             best.rank = rank++;
           }
-          picks.push({ case_id: a.caseId, team: teamId, staff: best?.member.staffId ?? null });
-          picked.set(a.caseId, { assignee: best?.member ?? null, onDuty });
-        }
+          picked[i] = { assignee: best?.member ?? null, onDuty };
+        });
       }
-      await Promise.all(picks.map((pick) => writeAssignment(w, pick)));
-      return all.map((a) => picked.get(a.caseId)!);
+      // A case being opened in the same round trip as this read has its id by now (or in a moment:
+      // its insert's answer comes with this one). The writes are held back before the next round
+      // of picks reads the loads.
+      const caseIds = await Promise.all(all.map((a) => a.caseId));
+      await Promise.all(
+        all.map((a, i) =>
+          writeAssignment(w, {
+            case_id: caseIds[i]!,
+            team: a.teamId,
+            staff: picked[i]!.assignee?.staffId ?? null,
+          }),
+        ),
+      );
+      return picked;
     },
     { serial: true },
   );
@@ -101,20 +112,27 @@ function writeAssignment(w: Work, pick: Assignment): Promise<void> {
 export async function routeCase(
   w: Work,
   opts: {
-    caseRow: CaseRow;
+    /** The case, or its insert when it is opened alongside (then `teamId` is needed). */
+    caseRow: CaseRow | Promise<CaseRow>;
     teamId?: string;
     page?: boolean;
     /** The case's clocks, when the caller starts them alongside (the card then need not read them). */
-    clocks?: () => Promise<DeadlineRow[]>;
+    clocks?: () => Promise<Pick<DeadlineRow, 'kind' | 'dueAt' | 'state'>[]>;
   },
 ): Promise<CaseRow> {
-  const teamId = opts.teamId ?? teamFor(w, opts.caseRow.kind);
-  // The team's chats are read with the on-duty members (and their chat accounts).
+  const opening = Promise.resolve(opts.caseRow);
+  const teamId = opts.teamId ?? teamFor(w, (await opening).kind);
+  // The team's chats are read with the on-duty members (and their chat accounts), in the same
+  // round trip as the case's insert when it is opened alongside.
   const [{ assignee, onDuty }, chats] = await concurrently<
     [Awaited<ReturnType<typeof pickAssignee>>, TeamChat[]]
-  >(w.tx, [() => pickAssignee(w, { caseId: opts.caseRow.id, teamId }), () => teamChatsOf(w.tx, teamId)]);
+  >(w.tx, [
+    () => pickAssignee(w, { caseId: opening.then((c) => c.id), teamId }),
+    () => teamChatsOf(w.tx, teamId),
+  ]);
+  const caseRow = await opening;
   // What the assignment writes (Object.assign: see saveDialogue in dialogue-store.ts).
-  const row: CaseRow = Object.assign({}, opts.caseRow, {
+  const row: CaseRow = Object.assign({}, caseRow, {
     teamId,
     assigneeId: assignee?.staffId ?? null,
     updatedAt: w.now,

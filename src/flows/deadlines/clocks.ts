@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { deadlines } from '../../db/schema/index.ts';
 import { distinctRounds, groupedBy, rowOf, selectByIds, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Work } from '../work.ts';
@@ -37,28 +37,7 @@ export async function startClocks(w: Work, starts: ClockStart[]): Promise<Deadli
     // in two statements, in order), by a statement of a fixed text.
     const byClock = new Map<string, DeadlineRow>();
     for (const round of distinctRounds(all, (v) => `${v.caseId}:${v.kind}`)) {
-      const rows = await sendStatement(
-        w.tx,
-        sql`
-        insert into deadlines (case_id, kind, due_at, next_at, state, level, started_at)
-        select r.case_id, r.kind, r.due_at, r.next_at, r.state, r.level, r.started_at
-        from json_to_recordset(${JSON.stringify(
-          round.map((v) => ({
-            case_id: v.caseId,
-            kind: v.kind,
-            due_at: v.dueAt.toISOString(),
-            next_at: v.nextAt.toISOString(),
-            state: v.state,
-            level: v.level,
-            started_at: v.startedAt.toISOString(),
-          })),
-        )}::json)
-          as r(case_id int, kind text, due_at timestamptz, next_at timestamptz, state text, level int, started_at timestamptz)
-        on conflict (case_id, kind) do update set
-          due_at = excluded.due_at, next_at = excluded.next_at, state = excluded.state, level = excluded.level,
-          started_at = excluded.started_at, breach_reason = null, breached_at = null, met_at = null
-        returning *`,
-      );
+      const rows = await sendStatement(w.tx, upsertClocks(round, sql`*`));
       for (const raw of rows) {
         const r = rowOf(deadlines, raw);
         byClock.set(`${r.caseId}:${r.kind}`, r);
@@ -70,6 +49,70 @@ export async function startClocks(w: Work, starts: ClockStart[]): Promise<Deadli
     w.effects.deadlines.push({ id: row.id, nextAt: values[i]!.nextAt });
   });
   return rows;
+}
+
+/** A clock as started by startClocksHeldBack: its row but for the id. */
+export type StartedClock = ReturnType<typeof clockValues>;
+
+/**
+ * Starts clocks as startClocks does, with a held-back write (in a batch: sent with the next round
+ * or the COMMIT, see CoalescerOptions.deferred): for a caller that needs only the times, which are
+ * computed here. The rows' ids join the effects (the timers set after the commit) when the write
+ * returns.
+ */
+export async function startClocksHeldBack(w: Work, starts: ClockStart[]): Promise<StartedClock[]> {
+  const values = starts.map((opts) => clockValues(w, opts));
+  await viaBatch(
+    w.tx,
+    'clocks.startHeldBack',
+    { values, effects: w.effects },
+    async (calls) => {
+      const all = calls.flatMap((c) => c.values);
+      // Every statement is sent before the first answer is awaited (a held-back write's rule); a
+      // clock started twice goes in two statements, which run in order.
+      const sent = distinctRounds(all, (v) => `${v.caseId}:${v.kind}`).map((round) =>
+        sendStatement<{ id: number; case_id: number; kind: string }>(
+          w.tx,
+          upsertClocks(round, sql`id, case_id, kind`),
+        ),
+      );
+      const idOf = new Map<string, number>();
+      for (const rows of await Promise.all(sent))
+        for (const r of rows) idOf.set(`${r.case_id}:${r.kind}`, Number(r.id));
+      for (const c of calls)
+        for (const v of c.values)
+          c.effects.deadlines.push({ id: idOf.get(`${v.caseId}:${v.kind}`)!, nextAt: v.nextAt });
+      return calls.map(() => undefined);
+    },
+    { deferred: true },
+  );
+  return values;
+}
+
+/**
+ * Starts (or restarts) a round of clocks, none twice: one upsert with the rows as JSON, by a
+ * statement of a fixed text.
+ */
+function upsertClocks(round: StartedClock[], returning: SQL): SQL {
+  return sql`
+    insert into deadlines (case_id, kind, due_at, next_at, state, level, started_at)
+    select r.case_id, r.kind, r.due_at, r.next_at, r.state, r.level, r.started_at
+    from json_to_recordset(${JSON.stringify(
+      round.map((v) => ({
+        case_id: v.caseId,
+        kind: v.kind,
+        due_at: v.dueAt.toISOString(),
+        next_at: v.nextAt.toISOString(),
+        state: v.state,
+        level: v.level,
+        started_at: v.startedAt.toISOString(),
+      })),
+    )}::json)
+      as r(case_id int, kind text, due_at timestamptz, next_at timestamptz, state text, level int, started_at timestamptz)
+    on conflict (case_id, kind) do update set
+      due_at = excluded.due_at, next_at = excluded.next_at, state = excluded.state, level = excluded.level,
+      started_at = excluded.started_at, breach_reason = null, breached_at = null, met_at = null
+    returning ${returning}`;
 }
 
 function clockValues(w: Work, opts: ClockStart) {

@@ -1,6 +1,6 @@
-import { openCase } from '../cases/open-case.ts';
+import { type CaseRow, openCase } from '../cases/open-case.ts';
 import { routeCase } from '../cases/route-case.ts';
-import { type DeadlineRow, startClocks } from '../deadlines/clocks.ts';
+import { type StartedClock, startClocksHeldBack } from '../deadlines/clocks.ts';
 import { concurrently } from '../engine/batch.ts';
 import { clearDialogue } from '../engine/dialogue-store.ts';
 import { defineFlow } from '../engine/flow.ts';
@@ -130,40 +130,52 @@ export const repairFlow = defineFlow<RepairData>({
     const { policy } = ctx.deps;
     const category = data.category ?? 'other';
     const area = areaOf(policy, data.address);
-    const caseRow = await openCase(ctx, {
-      kind: 'repair',
-      customerId: await ctx.customerId(),
-      channel: ctx.msg.channel,
-      chatId: ctx.msg.chatId,
-      lang: ctx.lang,
-      category,
-      priority: 'P2',
-      phone: data.phone ?? null,
-      address: data.address ?? null,
-      area,
-      summary: data.description ?? null,
-      details: { photos: data.photos ?? [], preferredTime: data.time ?? null },
-    });
     const clocks = policy.deadlines.repair;
-    // Side by side: the clocks are inserted in the same round trip as the assignee is picked, and
-    // the card shows them as inserted.
-    let started!: Promise<DeadlineRow[]>;
-    const [, [confirm, handle, repair]] = await concurrently<[unknown, DeadlineRow[], unknown]>(ctx.tx, [
-      () => rememberContact(ctx, { phone: data.phone, address: data.address }),
+    // Side by side, in one round trip: the case is inserted and its team's on-duty members are
+    // read for the pick. Its clocks and the assignment are held-back writes, and the card shows the
+    // clocks as started: nothing more is read before the COMMIT.
+    let opening!: Promise<CaseRow>;
+    let started!: Promise<StartedClock[]>;
+    const customerId = await ctx.customerId();
+    const [caseRow] = await concurrently<[CaseRow, unknown, unknown]>(ctx.tx, [
       () => {
-        started = startClocks(
-          ctx,
-          (['confirm', 'handle', 'repair'] as const).map((kind) => ({
-            caseId: caseRow.id,
-            kind,
-            duration: clocks[kind],
-            remind: true,
-          })),
+        opening = openCase(ctx, {
+          kind: 'repair',
+          customerId,
+          channel: ctx.msg.channel,
+          chatId: ctx.msg.chatId,
+          lang: ctx.lang,
+          category,
+          priority: 'P2',
+          phone: data.phone ?? null,
+          address: data.address ?? null,
+          area,
+          summary: data.description ?? null,
+          details: { photos: data.photos ?? [], preferredTime: data.time ?? null },
+        });
+        started = opening.then((row) =>
+          startClocksHeldBack(
+            ctx,
+            (['confirm', 'handle', 'repair'] as const).map((kind) => ({
+              caseId: row.id,
+              kind,
+              duration: clocks[kind],
+              remind: true,
+            })),
+          ),
         );
-        return started;
+        started.catch(() => {}); // a failed insert fails this part (and the batch) already
+        return opening;
       },
-      () => routeCase(ctx, { caseRow, teamId: repairTeam(policy, category, area), clocks: () => started }),
+      () => rememberContact(ctx, { phone: data.phone, address: data.address }),
+      () =>
+        routeCase(ctx, {
+          caseRow: opening,
+          teamId: repairTeam(policy, category, area),
+          clocks: () => started,
+        }),
     ]);
+    const [confirm, handle, repair] = await started;
     ctx.say(
       ctx.text('repair.opened', {
         caseNo: caseRow.id,
