@@ -11,82 +11,54 @@ import postgres from 'postgres';
  *   costs one round trip and is parsed once per connection. The driver keeps one entry per distinct
  *   statement text per connection, so statement texts must not vary with their data (lists go in one
  *   JSON parameter, see flows/engine/batch.ts); connections are recycled after 30-60 minutes.
- * - A transaction's BEGIN goes out with its first statements, in the same round trip: the
- *   transaction is run here on a reserved connection (`runTransaction`), where the driver's own
- *   `begin` waits for BEGIN's answer before it runs the callback. Savepoints are run here too.
  * - A transaction's client (and a savepoint's) is registered, so that code holding the transaction
  *   can send statements ahead of drizzle's (`sendNow`) and run a hook before each of its statements
  *   (`beforeEachStatement`).
  * - Once a transaction's connection is lost, its further statements fail at once instead of
- *   reaching the driver, nothing more is sent on it (no ROLLBACK), and it is not given back to the
- *   pool: postgres.js writes a statement given to a closed connection from a timer, where the error
- *   cannot be caught and ends the process, and a closed connection given back would be reused.
+ *   reaching the driver, and the end of its callback is not handed back to the driver either:
+ *   postgres.js writes a statement given to a closed connection (the callback's next one, or its
+ *   own COMMIT or ROLLBACK) from a timer, where the error cannot be caught and ends the process.
  */
 export function wrapPool(sql: postgres.Sql, prepare: boolean): postgres.Sql {
-  return wrap(sql, prepare);
+  return wrap(sql, prepare, null);
 }
 
 /** The connection of a transaction, shared by its savepoints. */
 interface Connection {
   /** Why the connection is gone, once it is. */
   lost: unknown;
-  /** Rejects once the connection is lost (the transaction's callers learn it at once). */
-  whenLost: Promise<never>;
-  markLost(err: unknown): void;
-  /** Savepoints opened so far (their names). */
-  savepoints: number;
-  /** Set once COMMIT or ROLLBACK is sent: a statement issued after that fails. */
-  ended: boolean;
-}
-
-/** What postgres.js's `onexecute` option is given: the connection a statement is handed to. */
-interface DriverConnection {
-  onclose?: ((err: unknown) => void) | null;
-}
-
-/** A transaction or a savepoint: the first failure of a statement it sent. */
-interface Scope {
-  failed: unknown;
+  /** Set once the transaction's callback is over (the driver sends COMMIT or ROLLBACK next). */
+  ended?: boolean;
 }
 
 interface TxState {
-  target: postgres.ReservedSql;
+  target: postgres.TransactionSql;
   prepare: boolean;
   connection: Connection;
-  scope: Scope;
   before: (() => void) | null;
   /** Set while `before` runs, so the statements it sends do not call it again. */
   inHook: boolean;
 }
 const transactions = new WeakMap<object, TxState>();
 
-function wrap(sql: postgres.Sql, prepare: boolean): postgres.Sql {
-  return new Proxy(sql, {
-    get(target, prop, receiver) {
-      if (prop === 'unsafe')
-        return (query: string, args?: unknown[], options?: postgres.UnsafeQueryOptions) =>
-          target.unsafe(
-            query,
-            args as postgres.ParameterOrJSON<never>[],
-            prepare ? { ...options, prepare: true } : options,
-          );
-      if (prop === 'begin')
-        return (...args: unknown[]) => {
-          const fn = args.pop() as (tx: postgres.TransactionSql) => unknown;
-          const options = typeof args[0] === 'string' ? args[0] : '';
-          return runTransaction(target, prepare, options, fn);
-        };
-      return Reflect.get(target, prop, receiver);
-    },
-  });
-}
-
-/** The client a transaction's (or a savepoint's) callback gets: its statements go through `send`. */
-function transactionClient(state: TxState): postgres.TransactionSql {
-  const proxy = new Proxy(state.target, {
+function wrap<T extends postgres.Sql | postgres.TransactionSql>(
+  sql: T,
+  prepare: boolean,
+  connection: Connection | null,
+): T {
+  const state: TxState | null = connection
+    ? { target: sql as postgres.TransactionSql, prepare, connection, before: null, inHook: false }
+    : null;
+  const proxy = new Proxy(sql, {
     get(target, prop, receiver) {
       if (prop === 'unsafe')
         return (query: string, args?: unknown[], options?: postgres.UnsafeQueryOptions) => {
+          if (!state)
+            return target.unsafe(
+              query,
+              args as postgres.ParameterOrJSON<never>[],
+              prepare ? { ...options, prepare: true } : options,
+            );
           if (state.before && !state.inHook) {
             state.inHook = true;
             try {
@@ -95,124 +67,43 @@ function transactionClient(state: TxState): postgres.TransactionSql {
               state.inHook = false;
             }
           }
-          return send(state, query, args, state.prepare ? { ...options, prepare: true } : options);
+          return send(state, query, args, prepare ? { ...options, prepare: true } : options);
         };
-      if (prop === 'savepoint')
-        return (...args: unknown[]) =>
-          runSavepoint(state, args.pop() as (tx: postgres.TransactionSql) => unknown);
-      if (prop === 'begin' || prop === 'reserve' || prop === 'release' || prop === 'end')
-        return () => {
-          throw new Error(`${String(prop)} is not available inside a transaction`);
+      if (prop === 'begin' || prop === 'savepoint')
+        return (...args: unknown[]) => {
+          const fn = args.pop() as (tx: postgres.TransactionSql) => unknown;
+          const open = Reflect.get(target, prop, receiver) as (...a: unknown[]) => Promise<unknown>;
+          const conn: Connection = state?.connection ?? { lost: null };
+          // A transaction's end, not a savepoint's: statements after it fail (see send).
+          const end = (): void => {
+            if (!state) conn.ended = true;
+          };
+          const opened = open(...args, (tx: postgres.TransactionSql) =>
+            // On a lost connection the callback's end is not handed back: the driver would send
+            // COMMIT or ROLLBACK on it. The caller has had the connection's error already.
+            Promise.resolve(fn(wrap(tx, prepare, conn))).then(
+              (value) => {
+                end();
+                return conn.lost ? never() : value;
+              },
+              (err: unknown) => {
+                end();
+                return conn.lost ? never() : Promise.reject(err);
+              },
+            ),
+          );
+          // The driver rejects the transaction when its connection closes, even while the
+          // callback is between statements; the callback may still go on and issue more.
+          opened.catch((err: unknown) => {
+            if (isConnectionError(err)) conn.lost ??= err;
+          });
+          return opened;
         };
       return Reflect.get(target, prop, receiver);
     },
-  }) as unknown as postgres.TransactionSql;
-  transactions.set(proxy, state);
-  return proxy;
-}
-
-/**
- * Runs `fn` in a transaction on a connection reserved from the pool. BEGIN is handed to the
- * connection first and the callback runs at once, so BEGIN and the callback's first statements go
- * out together. Commits when the callback succeeds and none of its statements failed (a failed
- * statement aborts the transaction even if the callback went on: its error is thrown, as the
- * driver's own `begin` does); else rolls back and throws. A COMMIT that PostgreSQL answers with
- * ROLLBACK (a statement sent with it failed) throws too.
- */
-async function runTransaction(
-  pool: postgres.Sql,
-  prepare: boolean,
-  options: string,
-  fn: (tx: postgres.TransactionSql) => unknown,
-): Promise<unknown> {
-  const reserved = await pool.reserve();
-  let fail!: (err: unknown) => void;
-  const whenLost = new Promise<never>((_, reject) => {
-    fail = reject;
   });
-  whenLost.catch(() => {});
-  const connection: Connection = {
-    lost: null,
-    whenLost,
-    savepoints: 0,
-    ended: false,
-    markLost(err) {
-      if (connection.lost) return;
-      connection.lost = err;
-      fail(err);
-    },
-  };
-  const scope: Scope = { failed: null };
-  const state: TxState = { target: reserved, prepare, connection, scope, before: null, inHook: false };
-  const driver: { connection: DriverConnection | null } = { connection: null };
-  const beginOptions = {
-    // Called as BEGIN is handed to the connection. The driver calls the connection's `onclose`
-    // when it closes, even with no statement in flight. Returning true lets the statements after
-    // BEGIN go out without waiting for its answer.
-    onexecute(c: DriverConnection) {
-      driver.connection = c;
-      c.onclose = (err) => connection.markLost(err ?? new Error('connection closed'));
-      return true;
-    },
-  };
-  const begin = reserved.unsafe(
-    `begin ${options.replace(/[^a-z ]/gi, '')}`,
-    [],
-    beginOptions as postgres.UnsafeQueryOptions,
-  );
-  track(state, begin);
-  try {
-    const result = await Promise.race([Promise.resolve().then(() => fn(transactionClient(state))), whenLost]);
-    if (scope.failed) throw scope.failed;
-    const commit = send(state, 'commit', [], {});
-    connection.ended = true;
-    const committed = await commit;
-    if ((committed as unknown as { command?: string }).command === 'ROLLBACK')
-      throw scope.failed ?? new Error('the transaction was rolled back at COMMIT');
-    return result;
-  } catch (err) {
-    if (connection.lost) throw connection.lost;
-    if (!connection.ended) {
-      const rollback = send(state, 'rollback', [], {});
-      connection.ended = true;
-      await rollback.catch(() => {});
-    }
-    throw abortedBy(err, scope);
-  } finally {
-    connection.ended = true;
-    // A lost connection is not given back: the driver reconnects it for others.
-    if (!connection.lost) {
-      if (driver.connection) driver.connection.onclose = null;
-      reserved.release();
-    }
-  }
-}
-
-/** A savepoint in a transaction: released when `fn` succeeds, rolled back to when it fails. */
-async function runSavepoint(parent: TxState, fn: (tx: postgres.TransactionSql) => unknown): Promise<unknown> {
-  const { connection } = parent;
-  const name = `s${++connection.savepoints}`;
-  await send(parent, `savepoint ${name}`, [], {});
-  const scope: Scope = { failed: null };
-  const state: TxState = { ...parent, scope, before: null, inHook: false };
-  try {
-    const result = await Promise.race([fn(transactionClient(state)), connection.whenLost]);
-    if (scope.failed) throw scope.failed;
-    await send(parent, `release savepoint ${name}`, [], {});
-    return result;
-  } catch (err) {
-    if (connection.lost) throw connection.lost;
-    await send(parent, `rollback to savepoint ${name}`, [], {});
-    throw abortedBy(err, scope);
-  }
-}
-
-/**
- * What a failed transaction throws: "current transaction is aborted" says only that an earlier
- * statement failed; that statement's error says why.
- */
-function abortedBy(err: unknown, scope: Scope): unknown {
-  return err instanceof postgres.PostgresError && err.code === '25P02' && scope.failed ? scope.failed : err;
+  if (state) transactions.set(proxy, state);
+  return proxy;
 }
 
 /** A statement of a transaction: to the driver, or failed at once if the connection is gone. */
@@ -224,29 +115,27 @@ function send(
 ): postgres.PendingQuery<postgres.Row[]> {
   const { connection } = state;
   if (connection.lost) return failedQuery(connection.lost);
-  // Not on a connection given back to the pool, nor in autocommit after the ROLLBACK.
+  // Handed to the driver, it would run on the connection after the COMMIT: outside any
+  // transaction, or in someone else's once the connection is back in the pool.
   if (connection.ended) return failedQuery(new Error('statement issued after its transaction ended'));
   const q = state.target.unsafe(
     query,
     args as postgres.ParameterOrJSON<never>[],
     options,
   ) as unknown as postgres.PendingQuery<postgres.Row[]>;
-  track(state, q);
+  // Registered first, so it runs before the caller's own handling (which may issue the next
+  // statement); it also hands the statement to the connection now, in the order of issue.
+  q.catch((err: unknown) => {
+    if (isConnectionError(err)) connection.lost ??= err;
+  });
   return q;
 }
 
 /**
- * Watches a statement: a failure is the scope's (the transaction is aborted), a connection error
- * is the connection's. Registered first, so it runs before the caller's own handling (which may
- * issue the next statement); it also hands the statement to the connection now, in the order of
- * issue.
+ * What a callback on a lost connection ends with: nothing, ever (see `wrap`). A new one each time,
+ * so that it is collected with what waits on it.
  */
-function track(state: TxState, q: Promise<unknown>): void {
-  q.catch((err: unknown) => {
-    state.scope.failed ??= err;
-    if (isConnectionError(err)) state.connection.markLost(err);
-  });
-}
+const never = () => new Promise<never>(() => {});
 
 /**
  * Errors of the connection: the driver's own (CONNECTION_CLOSED, CONNECTION_ENDED, …) and the

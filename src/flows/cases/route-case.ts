@@ -122,12 +122,16 @@ export async function routeCase(
 ): Promise<CaseRow> {
   const opening = Promise.resolve(opts.caseRow);
   const teamId = opts.teamId ?? teamFor(w, (await opening).kind);
+  const caseId = opening.then((c) => c.id);
+  // Should the insert fail, the pick may have failed first and never awaited this: the failure
+  // is the caller's (and the transaction's) either way, not an unhandled rejection.
+  caseId.catch(() => {});
   // The team's chats are read with the on-duty members (and their chat accounts), in the same
   // round trip as the case's insert when it is opened alongside.
   const [{ assignee, onDuty }, chats] = await concurrently<
     [Awaited<ReturnType<typeof pickAssignee>>, TeamChat[]]
   >(w.tx, [
-    () => pickAssignee(w, { caseId: opening.then((c) => c.id), teamId }),
+    () => pickAssignee(w, { caseId, teamId }),
     () => teamChatsOf(w.tx, teamId),
   ]);
   const caseRow = await opening;

@@ -177,10 +177,11 @@ export interface Received {
  * If anything fails, nothing of the batch is kept and each message is received on its own, so a
  * failing message is stored with its error and the others are handled as usual.
  *
- * Round trips: the first sends BEGIN, the dialogue locks, the messages and what every handler
- * reads first (the sender's staff record; in a private chat the dialogue and the customer)
+ * Round trips: after BEGIN, the first sends the dialogue locks, the messages and what every
+ * handler reads first (the sender's staff record; in a private chat the dialogue and the customer)
  * together; the writes nobody waits for (replies, dialogue state, audit rows) go out with the next
- * round or with the COMMIT. A dialogue step that only answers and moves on is two round trips.
+ * round or with the COMMIT. A dialogue step that only answers and moves on is three round trips:
+ * BEGIN, that first one, and the commit.
  */
 export async function receiveBatch(
   db: Db,
