@@ -130,10 +130,7 @@ export async function routeCase(
   // round trip as the case's insert when it is opened alongside.
   const [{ assignee, onDuty }, chats] = await concurrently<
     [Awaited<ReturnType<typeof pickAssignee>>, TeamChat[]]
-  >(w.tx, [
-    () => pickAssignee(w, { caseId, teamId }),
-    () => teamChatsOf(w.tx, teamId),
-  ]);
+  >(w.tx, [() => pickAssignee(w, { caseId, teamId }), () => teamChatsOf(w.tx, teamId)]);
   const caseRow = await opening;
   // What the assignment writes (Object.assign: see saveDialogue in dialogue-store.ts).
   const row: CaseRow = Object.assign({}, caseRow, {
