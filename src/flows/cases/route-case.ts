@@ -19,12 +19,12 @@ export function teamFor(w: Pick<Work, 'deps'>, kind: string): string {
 
 /**
  * Gives cases to the on-duty member with the fewest open cases, ties to whoever waited longest
- * since their last one, and returns who (null: nobody is on duty). In a batch, the cases of one
- * round are shared out together (the loads are read once per team and counted up as cases are
- * given), and rounds follow one another, so each sees the assignments before it; no lock is held
- * across transactions but the cases' rows. The case's row is written by a held-back write (see
- * writeAssignment): nobody waits for it, and every statement sent after it sees it. Returns the
- * member picked (null: nobody is on duty) and everyone on duty, with their chat accounts.
+ * since their last one. Returns the member picked (null: nobody is on duty) and everyone on duty,
+ * with their names and chat accounts. In a batch, the cases of one round are shared out together
+ * (the loads are read once per team and counted up as cases are given), and rounds follow one
+ * another, so each sees the assignments before it; no lock is held across transactions but the
+ * cases' rows. The assignment is a held-back write (see writeAssignment): nobody waits for it, and
+ * every statement sent after it sees it.
  */
 async function pickAssignee(
   w: Work,

@@ -33,7 +33,8 @@ export async function onDutyStaff(tx: DbOrTx, opts: { teamId: string; now: Date 
     staff_id: string;
     name: string;
     open_cases: number;
-    identities: StaffAccount[];
+    /** json: as text, the way the driver is set up for drizzle (parsed here). */
+    identities: StaffAccount[] | string;
   }>(sql`
     select s.id as staff_id, s.name,
            (select count(*)::int from cases c
