@@ -35,12 +35,10 @@ export async function renderCard(
   const { t } = w.deps;
   const lang = 'zh' as const;
   const [assignee, clocks] = await concurrently<[Pick<StaffRow, 'id' | 'name'> | null, ShownClock[]]>(w.tx, [
-    async () =>
-      known.assignee !== undefined
-        ? known.assignee
-        : caseRow.assigneeId
-          ? findStaff(w.tx, caseRow.assigneeId)
-          : null,
+    async () => {
+      if (known.assignee !== undefined) return known.assignee;
+      return caseRow.assigneeId ? findStaff(w.tx, caseRow.assigneeId) : null;
+    },
     async () => (known.clocks ? runningOnes(known.clocks) : runningClocks(w, caseRow.id)),
   ]);
   const lines: { label: string; value: string }[] = [];

@@ -419,10 +419,10 @@ export async function selectByIds<T extends PgTable>(
   ids: (string | number)[],
   type: 'text' | 'int' | 'bigint',
 ): Promise<T['$inferSelect'][]> {
+  const keys = [...new Set(ids)].map((id) => [String(id)]);
   const rows = await sendStatement(
     tx,
-    sql`select x.* from json_array_elements_text(${JSON.stringify([...new Set(ids)])}::json) as k,
-        lateral (select * from ${table} where ${column} = k.value::${sql.raw(type)} offset 0) as x`,
+    sql`select x.* from ${eachKey(keys, sql`select * from ${table} where ${column} = (k->>0)::${sql.raw(type)}`)}`,
   );
   return rows.map((r) => rowOf(table, r));
 }

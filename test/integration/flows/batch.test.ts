@@ -13,8 +13,9 @@ import {
 import { ManualClock } from '../../../src/flows/clock.ts';
 import { beginBatch } from '../../../src/flows/engine/batch.ts';
 import { emptyEffects } from '../../../src/flows/engine/effects.ts';
-import type { InboundMessage, Reply } from '../../../src/flows/engine/message.ts';
+import type { Reply } from '../../../src/flows/engine/message.ts';
 import { enqueueMessage } from '../../../src/flows/outbox/enqueue.ts';
+import { FAULT, webMessage } from '../../fixtures/fault-dialogue.ts';
 import { startTestBot, type TestBot } from '../../fixtures/harness.ts';
 import { twoTeamPolicy } from '../../fixtures/policy.ts';
 
@@ -28,29 +29,6 @@ afterAll(async () => {
   await bot?.close();
 });
 const db = () => bot.rt.database.db;
-
-const FAULT: Pick<InboundMessage, 'text' | 'action'>[] = [
-  { action: 'm:repair' },
-  { action: 'c:repair:category:nogas' },
-  { text: '西湖区文三路 100 号 3 幢 201' },
-  { text: '13912345678' },
-  { text: '灶具打不着火，气很小' },
-  { action: 'c:repair:photos:skip' },
-  { action: 'c:repair:time:asap' },
-  { action: 'c:repair:confirm:yes' },
-];
-
-function message(user: string, id: string, body: Pick<InboundMessage, 'text' | 'action'>): InboundMessage {
-  return {
-    channel: 'web',
-    channelMessageId: id,
-    chatId: `c-${user}`,
-    chatKind: 'private',
-    sender: { id: user },
-    receivedAt: new Date(),
-    ...body,
-  };
-}
 
 async function repliesTo(chatId: string): Promise<Reply[]> {
   const rows = await db()
@@ -68,13 +46,15 @@ describe('messages arriving together share a transaction (group commit)', () => 
   it('forty customers at once: the same answers as one alone, in order, a case each, shared out evenly', async () => {
     // One customer alone first: the answers every customer must get.
     for (const [step, body] of FAULT.entries())
-      await bot.pipeline.receiveAndProcess(message('alone', `alone-${step}`, body));
+      await bot.pipeline.receiveAndProcess(webMessage('alone', `alone-${step}`, body));
     const expected = shape(await repliesTo('c-alone'));
     expect(expected.at(-1)).toContain('工单号');
 
     const users = Array.from({ length: 40 }, (_, i) => `crowd${i}`);
     for (const [step, body] of FAULT.entries())
-      await Promise.all(users.map((u) => bot.pipeline.receiveAndProcess(message(u, `${u}-${step}`, body))));
+      await Promise.all(
+        users.map((u) => bot.pipeline.receiveAndProcess(webMessage(u, `${u}-${step}`, body))),
+      );
 
     for (const u of users) expect(shape(await repliesTo(`c-${u}`))).toEqual(expected);
     const [crowd] = await db().select({ n: count() }).from(cases).where(like(cases.chatId, 'c-crowd%'));
@@ -125,11 +105,11 @@ describe('messages arriving together share a transaction (group commit)', () => 
 
   it('a message delivered several times among others is stored and answered once', async () => {
     const msgs = [
-      message('dup', 'dup-1', { text: '你好' }),
-      message('dup', 'dup-1', { text: '你好' }),
-      message('other1', 'other1-1', { text: '你好' }),
-      message('dup', 'dup-1', { text: '你好' }),
-      message('other2', 'other2-1', { text: '你好' }),
+      webMessage('dup', 'dup-1', { text: '你好' }),
+      webMessage('dup', 'dup-1', { text: '你好' }),
+      webMessage('other1', 'other1-1', { text: '你好' }),
+      webMessage('dup', 'dup-1', { text: '你好' }),
+      webMessage('other2', 'other2-1', { text: '你好' }),
     ];
     const results = await Promise.all(msgs.map((m) => bot.pipeline.receiveAndProcess(m)));
     expect(results.filter((r) => !r.duplicate)).toHaveLength(3);
@@ -150,7 +130,7 @@ describe('messages arriving together share a transaction (group commit)', () => 
   it("one sender's messages handed in together are handled one after the other, in order", async () => {
     await Promise.all(
       FAULT.slice(0, 3).map((body, i) =>
-        bot.pipeline.receiveAndProcess(message('hasty', `hasty-${i}`, body)),
+        bot.pipeline.receiveAndProcess(webMessage('hasty', `hasty-${i}`, body)),
       ),
     );
     const [row] = await db().select().from(dialogues).where(eq(dialogues.userId, 'hasty'));
@@ -168,7 +148,7 @@ describe('messages arriving together share a transaction (group commit)', () => 
     await Promise.all(
       users.map(async (u, i) => {
         for (const [step, body] of FAULT.entries())
-          await pipelines[(i + step) % 2]!.receiveAndProcess(message(u, `${u}-${step}`, body));
+          await pipelines[(i + step) % 2]!.receiveAndProcess(webMessage(u, `${u}-${step}`, body));
       }),
     );
     const [opened] = await db().select({ n: count() }).from(cases).where(like(cases.chatId, 'c-twin%'));
@@ -200,9 +180,9 @@ describe('messages arriving together share a transaction (group commit)', () => 
       },
     });
     const msgs = [
-      message('calm1', 'calm1-1', { text: '你好' }),
-      message('boom', 'boom-1', { text: 'BOOM' }),
-      message('calm2', 'calm2-1', { text: '你好' }),
+      webMessage('calm1', 'calm1-1', { text: '你好' }),
+      webMessage('boom', 'boom-1', { text: 'BOOM' }),
+      webMessage('calm2', 'calm2-1', { text: '你好' }),
     ];
     const results = await Promise.all(msgs.map((m) => failing.receiveAndProcess(m)));
     expect(results.every((r) => !r.duplicate)).toBe(true);
@@ -269,12 +249,14 @@ describe('messages arriving together share a transaction (group commit)', () => 
     try {
       const users = ['steady1', 'marked', 'steady2'];
       for (const [step, body] of FAULT.slice(0, 2).entries())
-        await Promise.all(users.map((u) => bot.pipeline.receiveAndProcess(message(u, `${u}-${step}`, body))));
+        await Promise.all(
+          users.map((u) => bot.pipeline.receiveAndProcess(webMessage(u, `${u}-${step}`, body))),
+        );
       // The address step: the dialogue save is the last write of the handler, sent with the commit.
       await Promise.all(
         users.map((u) =>
           bot.pipeline.receiveAndProcess(
-            message(u, `${u}-2`, { text: u === 'marked' ? '西湖区失败楼 1 号' : '西湖区文三路 9 号' }),
+            webMessage(u, `${u}-2`, { text: u === 'marked' ? '西湖区失败楼 1 号' : '西湖区文三路 9 号' }),
           ),
         ),
       );

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/flows/clock.ts';
-import type { InboundMessage } from '../../../src/flows/engine/message.ts';
+import { FAULT, webMessage } from '../../fixtures/fault-dialogue.ts';
 import { startTestBot, type TestBot } from '../../fixtures/harness.ts';
 import { twoTeamPolicy } from '../../fixtures/policy.ts';
 
@@ -33,31 +33,12 @@ afterAll(async () => {
   await bot?.close();
 });
 
-const FAULT: Pick<InboundMessage, 'text' | 'action'>[] = [
-  { action: 'm:repair' },
-  { action: 'c:repair:category:nogas' },
-  { text: '西湖区文三路 100 号 3 幢 201' },
-  { text: '13912345678' },
-  { text: '灶具打不着火，气很小' },
-  { action: 'c:repair:photos:skip' },
-  { action: 'c:repair:time:asap' },
-  { action: 'c:repair:confirm:yes' },
-];
-
 /** Walks a customer through the fault dialogue, one message at a time: round trips per step. */
 async function walk(user: string): Promise<number[]> {
   const perStep: number[] = [];
   for (const [step, body] of FAULT.entries()) {
     const before = roundTrips;
-    await bot.pipeline.receiveAndProcess({
-      channel: 'web',
-      channelMessageId: `${user}-${step}`,
-      chatId: `c-${user}`,
-      chatKind: 'private',
-      sender: { id: user },
-      receivedAt: new Date(),
-      ...body,
-    });
+    await bot.pipeline.receiveAndProcess(webMessage(user, `${user}-${step}`, body));
     perStep.push(roundTrips - before);
   }
   return perStep;
