@@ -91,8 +91,8 @@ export const dialogues = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
     remindedAt: timestamp('reminded_at', { withTimezone: true }),
   },
-  (t) => [
-    primaryKey({ columns: [t.channel, t.chatId, t.userId] }),
-    index('dialogues_updated_idx').on(t.updatedAt),
-  ],
+  // No index but the key: a save moves `updated_at`, and an index on it would turn every save into
+  // a new row version with new index entries instead of a rewrite in place (HOT). The idle sweep,
+  // twice a minute, reads the table through (it holds the dialogues in progress only).
+  (t) => [primaryKey({ columns: [t.channel, t.chatId, t.userId] })],
 );

@@ -1,0 +1,1 @@
+DROP INDEX "dialogues_updated_idx";
