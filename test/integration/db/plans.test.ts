@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastMessageOf } from '../../../src/bot/wechat/official-account/sender.ts';
 import { customers } from '../../../src/db/schema/index.ts';
 import { rowsOf, selectByIds } from '../../../src/flows/engine/batch.ts';
 import { createTestDatabase } from '../../fixtures/test-db.ts';
@@ -96,5 +97,25 @@ describe('plans of the batched statements', () => {
     const plan = await planOfS(literals);
     expect(plan).toContain('Index Scan using customers_pkey');
     expect(plan).not.toContain('Seq Scan on customers');
+  });
+
+  it("the service window's look-up uses the official account's index, in a generic plan", async () => {
+    // The index holds that channel's messages only: a statement with the channel as a parameter
+    // could not use it once planned without the parameter's value (checked: it scans the table).
+    await conn`
+      insert into inbound_messages (channel, channel_message_id, chat_id, sender_id, payload, received_at, processed_at, attempts)
+      select case when n % 10 = 0 then 'wechat-oa' else 'web' end, 'm' || n, 'c' || (n % 500), 'u' || (n % 500),
+             '{}', now() - n * interval '1 second', now(), 1
+      from generate_series(1, 20000) as n`;
+    await conn`analyze inbound_messages`;
+    const { sql: text, params } = lastMessageOf(testDb.database.db, 'u10').toSQL();
+    await conn.unsafe('deallocate all');
+    await conn.unsafe(`prepare s as ${text}`);
+    const plan = await planOfS(params.map((p) => (typeof p === 'number' ? String(p) : `'${p}'`)));
+    expect(plan).toContain('inbound_oa_sender_idx');
+    expect(plan).not.toContain('Seq Scan on inbound_messages');
+    // And it finds the follower's last message.
+    const [last] = await lastMessageOf(testDb.database.db, 'u10');
+    expect(last?.at).toBeInstanceOf(Date);
   });
 });

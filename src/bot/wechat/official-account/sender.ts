@@ -29,6 +29,26 @@ const PERMANENT = new Set([
 ]);
 const QUOTA = new Set([45009, 45047]);
 
+/**
+ * When an official-account follower last wrote, clicked or followed (not unsubscribing). The
+ * channel is a literal, not a parameter: the index holds that channel's messages only, and a
+ * prepared statement's generic plan can use it only if the statement names the channel itself.
+ */
+export function lastMessageOf(db: Db, openid: string) {
+  return db
+    .select({ at: inboundMessages.receivedAt })
+    .from(inboundMessages)
+    .where(
+      and(
+        sql`${inboundMessages.channel} = 'wechat-oa'`,
+        eq(inboundMessages.senderId, openid),
+        sql`${inboundMessages.payload}->>'event' is distinct from 'unsubscribe'`,
+      ),
+    )
+    .orderBy(desc(inboundMessages.receivedAt))
+    .limit(1);
+}
+
 export interface WeChatOaSenderOptions {
   env: Env;
   policy: Policy;
@@ -99,18 +119,7 @@ export function createWeChatOaSender(opts: WeChatOaSenderOptions): ChannelSender
 
   /** Whether the customer wrote (or clicked, or followed) within the service window. */
   async function windowOpen(openid: string): Promise<boolean> {
-    const [last] = await db
-      .select({ at: inboundMessages.receivedAt })
-      .from(inboundMessages)
-      .where(
-        and(
-          eq(inboundMessages.channel, 'wechat-oa'),
-          eq(inboundMessages.senderId, openid),
-          sql`${inboundMessages.payload}->>'event' is distinct from 'unsubscribe'`,
-        ),
-      )
-      .orderBy(desc(inboundMessages.receivedAt))
-      .limit(1);
+    const [last] = await lastMessageOf(db, openid);
     if (!last) return false;
     return clock.now().getTime() < computeDue(last.at, policy.wechat.serviceWindow, calendar).getTime();
   }

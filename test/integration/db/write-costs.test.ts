@@ -1,0 +1,72 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveDialogue } from '../../../src/flows/engine/dialogue-store.ts';
+import { storeInbound } from '../../../src/flows/engine/inbound.ts';
+import type { Channel } from '../../../src/flows/engine/message.ts';
+import { createTestDatabase } from '../../fixtures/test-db.ts';
+
+// What every customer message costs in index upkeep: each is stored, and saves its dialogue.
+
+let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+});
+afterAll(async () => {
+  await testDb?.drop();
+});
+
+describe('index upkeep on every message', () => {
+  // PostgreSQL rewrites a row in place (a HOT update: no new index entries, and the old version is
+  // cleaned up with the page) only when no indexed column changes, and a save always moves
+  // `updated_at`. Checked: with an index on `updated_at` (before migration 0001) this fails.
+  it('a dialogue step rewrites the dialogue row in place (HOT), its time moving on', async () => {
+    const key = { channel: 'web' as const, chatId: 'c-hot', userId: 'u-hot' };
+    const counts = await testDb.database.db.transaction(async (tx) => {
+      for (const [i, step] of ['category', 'address', 'phone', 'description'].entries())
+        await saveDialogue(tx, key, {
+          flow: 'repair',
+          flowVersion: 1,
+          step,
+          data: { step: i },
+          history: ['category', 'address', 'phone'].slice(0, i),
+          offered: [],
+          lang: 'zh',
+          now: new Date(Date.UTC(2026, 10, 30, 2, i)),
+        });
+      // This transaction's own counts, so nothing waits for the statistics to be flushed.
+      const [row] = await tx.execute<{ updated: string; hot: string }>(sql`
+        select pg_stat_get_xact_tuples_updated('dialogues'::regclass) as updated,
+               pg_stat_get_xact_tuples_hot_updated('dialogues'::regclass) as hot`);
+      return row!;
+    });
+    expect(Number(counts.updated)).toBe(3);
+    expect(Number(counts.hot)).toBe(3);
+  });
+
+  // The look-up by sender is the official account's service window only (checked: with the index
+  // on every channel's messages, before migration 0002, this fails).
+  it("a message of another channel adds no entry to the official account's sender index", async () => {
+    const db = testDb.database.db;
+    const indexSize = async () => {
+      const [row] = await db.execute<{ bytes: string }>(
+        sql`select pg_relation_size('inbound_oa_sender_idx') as bytes`,
+      );
+      return Number(row!.bytes);
+    };
+    const message = (channel: Channel, n: number) => ({
+      channel,
+      channelMessageId: `${channel}-${n}`,
+      chatId: `chat-${n}`,
+      chatKind: 'private' as const,
+      sender: { id: `user-${n}` },
+      receivedAt: new Date(),
+      text: '你好',
+    });
+    const empty = await indexSize(); // the meta page alone
+    for (let n = 0; n < 300; n++) await storeInbound(db, message(n % 2 ? 'web' : 'telegram', n));
+    expect(await indexSize()).toBe(empty);
+    await storeInbound(db, message('wechat-oa', 1));
+    expect(await indexSize()).toBeGreaterThan(empty);
+  });
+});
