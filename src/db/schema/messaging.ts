@@ -67,7 +67,11 @@ export const outbox = pgTable(
     index('outbox_chat_idx').on(t.channel, t.chatId, t.id),
     index('outbox_card_idx').on(t.channel, t.chatId, t.caseId).where(sql`case_id IS NOT NULL`),
     index('outbox_pending_idx').on(t.createdAt).where(sql`state = 'pending'`),
-    uniqueIndex('outbox_dedup_uq').on(t.dedupKey),
+    // Most rows (replies) have no key: they are not indexed here. The insert's conflict target
+    // names the same condition, so PostgreSQL takes this index for it.
+    uniqueIndex('outbox_dedup_uq')
+      .on(t.dedupKey)
+      .where(sql`dedup_key IS NOT NULL`),
   ],
 );
 

@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveDialogue } from '../../../src/flows/engine/dialogue-store.ts';
+import { type Effects, emptyEffects } from '../../../src/flows/engine/effects.ts';
 import { storeInbound } from '../../../src/flows/engine/inbound.ts';
 import type { Channel } from '../../../src/flows/engine/message.ts';
+import { enqueueMessage } from '../../../src/flows/outbox/enqueue.ts';
 import { createTestDatabase } from '../../fixtures/test-db.ts';
 
 // What every customer message costs in index upkeep: each is stored, and saves its dialogue.
@@ -15,6 +17,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await testDb?.drop();
 });
+
+/** The size of an index: 8 kB while it holds nothing (the meta page alone). */
+async function sizeOf(index: string): Promise<number> {
+  const [row] = await testDb.database.db.execute<{ bytes: string }>(
+    sql`select pg_relation_size(${index}::regclass) as bytes`,
+  );
+  return Number(row!.bytes);
+}
 
 describe('index upkeep on every message', () => {
   // PostgreSQL rewrites a row in place (a HOT update: no new index entries, and the old version is
@@ -48,12 +58,7 @@ describe('index upkeep on every message', () => {
   // on every channel's messages, before migration 0002, this fails).
   it("a message of another channel adds no entry to the official account's sender index", async () => {
     const db = testDb.database.db;
-    const indexSize = async () => {
-      const [row] = await db.execute<{ bytes: string }>(
-        sql`select pg_relation_size('inbound_oa_sender_idx') as bytes`,
-      );
-      return Number(row!.bytes);
-    };
+    const indexSize = () => sizeOf('inbound_oa_sender_idx');
     const message = (channel: Channel, n: number) => ({
       channel,
       channelMessageId: `${channel}-${n}`,
@@ -68,5 +73,31 @@ describe('index upkeep on every message', () => {
     expect(await indexSize()).toBe(empty);
     await storeInbound(db, message('wechat-oa', 1));
     expect(await indexSize()).toBeGreaterThan(empty);
+  });
+
+  // A reply has no dedup key (only repeatable jobs' messages have one). Checked: with every row in
+  // the unique index (before migration 0003), the first expectation fails.
+  it('a reply without a dedup key adds no entry to the unique index of keys, which still dedups', async () => {
+    const db = testDb.database.db;
+    const empty = await sizeOf('outbox_dedup_uq');
+    const now = new Date();
+    const queue = (chatId: string, opts: { dedupKey?: string; effects?: Effects } = {}) =>
+      enqueueMessage(db, {
+        channel: 'web',
+        chatId,
+        reply: { text: 'reply' },
+        now,
+        effects: opts.effects ?? emptyEffects(),
+        dedupKey: opts.dedupKey,
+      });
+    for (let n = 0; n < 300; n++) await queue(`chat-${n}`);
+    expect(await sizeOf('outbox_dedup_uq')).toBe(empty);
+    const first = emptyEffects();
+    const again = emptyEffects();
+    await queue('c', { dedupKey: 'k1', effects: first });
+    await queue('c', { dedupKey: 'k1', effects: again });
+    expect(first.outboxIds).toHaveLength(1);
+    expect(again.outboxIds).toHaveLength(0);
+    expect(await sizeOf('outbox_dedup_uq')).toBeGreaterThan(empty);
   });
 });
