@@ -69,9 +69,7 @@ export const outbox = pgTable(
     index('outbox_pending_idx').on(t.createdAt).where(sql`state = 'pending'`),
     // Most rows (replies) have no key: they are not indexed here. The insert's conflict target
     // names the same condition, so PostgreSQL takes this index for it.
-    uniqueIndex('outbox_dedup_uq')
-      .on(t.dedupKey)
-      .where(sql`dedup_key IS NOT NULL`),
+    uniqueIndex('outbox_dedup_uq').on(t.dedupKey).where(sql`dedup_key IS NOT NULL`),
   ],
 );
 

@@ -23,8 +23,16 @@ export interface OnDutyMember {
 }
 
 /**
- * Who of a team is on duty now, least loaded first, ties broken by who waited longest since
- * their last assignment (round robin). A shift that ends before it starts runs past midnight.
+ * A member's load counts their open cases up to this many: the count reads an index entry per
+ * case each time a case is given out, and past this a member is overloaded either way (members
+ * at the cap take turns, as on any tie).
+ */
+export const LOAD_COUNT_CAP = 200;
+
+/**
+ * Who of a team is on duty now, least loaded first (see LOAD_COUNT_CAP), ties broken by who
+ * waited longest since their last assignment (round robin). A shift that ends before it starts
+ * runs past midnight.
  */
 export async function onDutyStaff(tx: DbOrTx, opts: { teamId: string; now: Date }): Promise<OnDutyMember[]> {
   const { weekday, minute } = shanghaiWeekMinute(opts.now);
@@ -37,8 +45,10 @@ export async function onDutyStaff(tx: DbOrTx, opts: { teamId: string; now: Date 
     identities: StaffAccount[] | string;
   }>(sql`
     select s.id as staff_id, s.name,
-           (select count(*)::int from cases c
-             where c.assignee_id = s.id and c.state in ('open', 'taken', 'arrived')) as open_cases,
+           (select count(*)::int from (
+              select from cases c
+              where c.assignee_id = s.id and c.state in ('open', 'taken', 'arrived')
+              limit ${sql.raw(String(LOAD_COUNT_CAP))}) as load) as open_cases,
            (select coalesce(json_agg(json_build_object('channel', i.channel, 'externalUserId', i.external_user_id)
                                      order by i.channel, i.external_user_id), '[]')
               from staff_identities i where i.staff_id = s.id) as identities,

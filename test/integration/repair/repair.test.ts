@@ -1,8 +1,9 @@
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caseEvents, cases, deadlines, outbox } from '../../../src/db/schema/index.ts';
 import { ManualClock } from '../../../src/flows/clock.ts';
 import { fireDeadline } from '../../../src/flows/deadlines/fire-deadline.ts';
+import { LOAD_COUNT_CAP, onDutyStaff } from '../../../src/flows/org/duty.ts';
 import {
   actions,
   customer,
@@ -186,6 +187,41 @@ describe('a normal fault, end to end', () => {
     const third = await reportFault();
     const [c] = await db().select().from(cases).where(eq(cases.id, third.caseNo));
     expect(c!.assigneeId).toBe(a!.assigneeId);
+  });
+
+  it("counts a member's open cases up to the cap: members past it take turns", async () => {
+    clock.set('2026-11-25T09:30:00+08:00');
+    await db().update(cases).set({ state: 'closed' }).where(eq(cases.teamId, 'repair'));
+    const { caseNo } = await reportFault();
+    // Copies of that case: wang holds 250 open ones, li 205.
+    for (const [staff, n] of [
+      ['wang', LOAD_COUNT_CAP + 50],
+      ['li', LOAD_COUNT_CAP + 5],
+    ] as const)
+      await db().execute(sql`
+        insert into cases (kind, category, priority, state, customer_id, team_id, assignee_id, channel, chat_id,
+                           customer_lang, phone, address, created_at, updated_at)
+        select kind, category, priority, 'open', customer_id, team_id, ${staff}, channel, chat_id,
+               customer_lang, phone, address, created_at, updated_at
+        from cases, generate_series(1, ${n}) where id = ${caseNo}`);
+    const loads = await onDutyStaff(db(), { teamId: 'repair', now: clock.now() });
+    expect(loads.map((m) => [m.staffId, m.openCases]).sort()).toEqual([
+      ['li', LOAD_COUNT_CAP],
+      ['wang', LOAD_COUNT_CAP],
+    ]);
+    // Counted in full, li would get both of the next two cases.
+    const next = [await reportFault(), await reportFault()];
+    const assignees = await db()
+      .select({ assigneeId: cases.assigneeId })
+      .from(cases)
+      .where(
+        inArray(
+          cases.id,
+          next.map((r) => r.caseNo),
+        ),
+      );
+    expect(new Set(assignees.map((a) => a.assigneeId))).toEqual(new Set(['wang', 'li']));
+    await db().update(cases).set({ state: 'closed' }).where(eq(cases.teamId, 'repair'));
   });
 
   it('on a channel without buttons the customer rates with a number', async () => {
