@@ -13,7 +13,10 @@
 //  4. HTTP: a small sample through POST /api/web/messages on loopback (rate limited to 120/min per IP).
 //
 // Latency of a message = from handing it to the pipeline to the commit of the transaction that wrote
-// its replies to the outbox (see bench/lib/timed-pipeline.ts). Figures are printed, never asserted.
+// its replies to the outbox (see bench/lib/timed-pipeline.ts); it is split into the wait for a
+// transaction and the transaction, and the transaction into its phases (BEGIN, the first round trip,
+// the handlers with their own round trips, the held-back writes with the COMMIT), through the
+// pipeline's hooks. Figures are printed, never asserted.
 
 import { Worker } from 'node:worker_threads';
 import { and, count, eq, isNotNull, isNull, like } from 'drizzle-orm';
@@ -85,6 +88,13 @@ class Recorder {
   readonly resolved: number[] = [];
   readonly queued: number[] = [];
   readonly transaction: number[] = [];
+  /** The transaction by phase: BEGIN, the first round trip, the handlers, held-back writes + COMMIT. */
+  readonly phases = {
+    begin: [] as number[],
+    firstRound: [] as number[],
+    handling: [] as number[],
+    commit: [] as number[],
+  };
   readonly kick: number[] = [];
   /** When each message's replies were committed (performance.now()), for throughput over time. */
   readonly at: number[] = [];
@@ -100,6 +110,13 @@ class Recorder {
     this.resolved.push(t.done - start);
     this.queued.push(t.started - start);
     this.transaction.push(t.committed - t.started);
+    // A batch that failed and was received message by message has no phases.
+    if (t.begun !== undefined && t.read !== undefined && t.handled !== undefined) {
+      this.phases.begin.push(t.begun - t.started);
+      this.phases.firstRound.push(t.read - t.begun);
+      this.phases.handling.push(t.handled - t.read);
+      this.phases.commit.push(t.committed - t.handled);
+    }
     this.kick.push(t.done - t.committed);
   }
   get count() {
@@ -110,7 +127,17 @@ class Recorder {
       const s = summarize(xs);
       return { p50: round(s.p50), p99: round(s.p99) };
     };
-    return { queued: p(this.queued), transaction: p(this.transaction), kick: p(this.kick) };
+    return {
+      queued: p(this.queued),
+      transaction: p(this.transaction),
+      phases: {
+        begin: p(this.phases.begin),
+        firstRound: p(this.phases.firstRound),
+        handling: p(this.phases.handling),
+        commit: p(this.phases.commit),
+      },
+      kick: p(this.kick),
+    };
   }
 }
 
@@ -198,6 +225,7 @@ try {
       `in its transaction (stored, handled, committed) ${bd.transaction.p50} / ${bd.transaction.p99}, ` +
       `then the wake-up (BullMQ) ${bd.kick.p50} / ${bd.kick.p99}`,
   );
+  say(`  its transaction by phase (p50 / p99 ms): ${fmtPhases(bd.phases)}`);
   say(
     `  per message in PostgreSQL: ${per(counters.commits)} commits, ${per(counters.rollbacks)} rollbacks, ` +
       `${per(counters.inserted)} rows inserted, ${per(counters.updated)} updated, ${per(counters.fetched)} fetched`,
@@ -282,6 +310,7 @@ try {
           `in its transaction ${r.breakdown.transaction.p50} / ${r.breakdown.transaction.p99}, ` +
           `wake-up ${r.breakdown.kick.p50} / ${r.breakdown.kick.p99}`,
       );
+      say(`  the transaction by phase (p50 / p99 ms): ${fmtPhases(r.breakdown.phases)}`);
     }
   }
 
@@ -396,6 +425,15 @@ try {
   await bench.cleanup();
 }
 process.exit(exitCode);
+
+/** A transaction's phases, as the report prints them. */
+function fmtPhases(ph: ReturnType<Recorder['breakdown']>['phases']): string {
+  return (
+    `BEGIN ${ph.begin.p50} / ${ph.begin.p99}, first round trip (stored, read) ${ph.firstRound.p50} / ${ph.firstRound.p99}, ` +
+    `handling (and its round trips) ${ph.handling.p50} / ${ph.handling.p99}, ` +
+    `held-back writes + COMMIT ${ph.commit.p50} / ${ph.commit.p99}`
+  );
+}
 
 /** Completions per second in each quarter of [from, to]. */
 function byQuarter(at: number[], from: number, to: number): number[] {

@@ -7,6 +7,8 @@ import type { Runtime } from '../../src/runtime.ts';
  * - `handed`: given to `receive` / `receiveAndProcess`;
  * - `started`: the transaction that stores and handles it starts (before that it waits for one
  *   of the pipeline's transactions to be free: INBOUND_BATCH_CONCURRENCY);
+ * - `begun`, `read`, `handled`: its transaction's BEGIN has returned, then its first round trip
+ *   (stored, first reads), then every handler of the batch is done (see BatchTrace);
  * - `committed`: the transaction holding its replies in the outbox is committed (the pipeline
  *   reports it before it wakes the workers);
  * - `done`: the wake-up is sent too (BullMQ addBulk): when `receiveAndProcess` resolves.
@@ -15,6 +17,9 @@ export interface MessageTiming {
   key: string;
   handed: number;
   started?: number;
+  begun?: number;
+  read?: number;
+  handled?: number;
   committed?: number;
   done?: number;
   outboxRows: number;
@@ -39,6 +44,13 @@ export class TimedPipeline extends InboundPipeline {
         for (const m of msgs) {
           const t = this.#timings.get(m.channelMessageId);
           if (t) t.started ??= at;
+        }
+      },
+      onPhase: (msgs, phase) => {
+        const at = performance.now();
+        for (const m of msgs) {
+          const t = this.#timings.get(m.channelMessageId);
+          if (t) t[phase] ??= at;
         }
       },
       onCommitted: (msgs) => {

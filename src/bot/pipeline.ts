@@ -1,5 +1,5 @@
 import { type Effects, emptyEffects } from '../flows/engine/effects.ts';
-import { processInbound, type Received, receiveBatch } from '../flows/engine/inbound.ts';
+import { type BatchTrace, processInbound, type Received, receiveBatch } from '../flows/engine/inbound.ts';
 import type { InboundMessage } from '../flows/engine/message.ts';
 import { describeError } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
@@ -15,6 +15,8 @@ export interface PipelineOptions {
   concurrency?: number;
   /** Called as a transaction starts, with the messages it takes (benchmarks time it). */
   onStarted?(msgs: InboundMessage[]): void;
+  /** Called as a transaction passes each phase (see BatchTrace), with its messages (benchmarks). */
+  onPhase?(msgs: InboundMessage[], phase: Parameters<BatchTrace>[0]): void;
   /** Called after each commit with the messages it covered (benchmarks time it). */
   onCommitted?(msgs: InboundMessage[]): void;
 }
@@ -43,6 +45,7 @@ export class InboundPipeline {
   readonly #batchMax: number;
   readonly #concurrency: number;
   readonly #onStarted?: (msgs: InboundMessage[]) => void;
+  readonly #onPhase?: PipelineOptions['onPhase'];
   readonly #onCommitted?: (msgs: InboundMessage[]) => void;
   #waiting: Waiting[] = [];
   /** Sender-and-chat keys of the messages being handled. */
@@ -55,6 +58,7 @@ export class InboundPipeline {
     this.#batchMax = Math.max(1, opts.batchMax ?? rt.env?.INBOUND_BATCH_MAX ?? 200);
     this.#concurrency = Math.max(1, opts.concurrency ?? rt.env?.INBOUND_BATCH_CONCURRENCY ?? 2);
     this.#onStarted = opts.onStarted;
+    this.#onPhase = opts.onPhase;
     this.#onCommitted = opts.onCommitted;
   }
 
@@ -160,20 +164,23 @@ export class InboundPipeline {
 
   async #run(batch: Waiting[], release: () => void): Promise<void> {
     const { database, deps, services, kicker } = this.#rt;
-    this.#onStarted?.(batch.map((w) => w.msg));
+    const msgs = batch.map((w) => w.msg);
+    this.#onStarted?.(msgs);
+    const onPhase = this.#onPhase;
     let results: Received[];
     try {
       results = await receiveBatch(
         database.db,
         deps,
         services,
-        batch.map((w) => w.msg),
+        msgs,
+        onPhase && ((phase) => onPhase(msgs, phase)),
       );
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;
     }
-    this.#onCommitted?.(batch.map((w) => w.msg));
+    this.#onCommitted?.(msgs);
     release();
     // One wake-up for the whole transaction; a caller with `kick: false` wakes its own.
     const effects = emptyEffects();

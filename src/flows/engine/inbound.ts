@@ -163,6 +163,13 @@ export async function receiveInbound(
   });
 }
 
+/**
+ * Where a batch's transaction is (for benchmarks): BEGIN has returned; the first round trip (the
+ * messages stored, what the handlers read first) has returned; every handler is done (its held-back
+ * writes go out with the COMMIT next).
+ */
+export type BatchTrace = (phase: 'begun' | 'read' | 'handled') => void;
+
 export interface Received {
   id: number;
   duplicate: boolean;
@@ -188,10 +195,12 @@ export async function receiveBatch(
   deps: FlowDeps,
   services: Services,
   msgs: InboundMessage[],
+  trace?: BatchTrace,
 ): Promise<Received[]> {
   try {
     let written: Promise<void> = Promise.resolve();
     const results = await db.transaction(async (tx) => {
+      trace?.('begun');
       const batch = beginBatch(tx);
       beforeEachStatement(tx, () => batch.sendDeferred());
       const now = deps.clock.now();
@@ -247,6 +256,7 @@ export async function receiveBatch(
         customersLoading,
         inserting,
       ]);
+      trace?.('read');
       const preloaded: Preloaded[] = msgs.map((_, i) => ({ staff: staffOf[i] ?? null }));
       privateAt.forEach((i, n) => {
         preloaded[i]!.dialogue = dialogueRows[n] ?? null;
@@ -286,6 +296,7 @@ export async function receiveBatch(
       );
       const failure = settled.find((s) => s.status === 'rejected');
       if (failure) throw failure.reason;
+      trace?.('handled');
       // The held-back writes are sent now and the COMMIT right behind them, in the same round
       // trip. Should one of them fail, the transaction is aborted and its COMMIT rolls back: the
       // failure is thrown once the transaction is over (below). Their ids reach the effects first.

@@ -167,6 +167,29 @@ describe('messages arriving together share a transaction (group commit)', () => 
     await other.drain();
   });
 
+  it("reports each transaction's start, phases and commit to the pipeline's hooks, in order", async () => {
+    const seen: string[] = [];
+    const note = (event: string) => (msgs: { channelMessageId: string }[]) =>
+      seen.push(`${event} ${msgs.map((m) => m.channelMessageId).join(',')}`);
+    const traced = new InboundPipeline(bot.rt, {
+      onStarted: note('started'),
+      onPhase: (msgs, phase) => note(phase)(msgs),
+      onCommitted: note('committed'),
+    });
+    await Promise.all(
+      ['hook1', 'hook2', 'hook3'].map((u) => traced.receiveAndProcess(webMessage(u, `${u}-0`, FAULT[0]!))),
+    );
+    const batch = 'hook1-0,hook2-0,hook3-0';
+    expect(seen).toEqual([
+      `started ${batch}`,
+      `begun ${batch}`,
+      `read ${batch}`,
+      `handled ${batch}`,
+      `committed ${batch}`,
+    ]);
+    await traced.drain();
+  });
+
   it('a message whose handling fails leaves the others of its batch handled, and is stored with its error', async () => {
     const { rt } = bot;
     const failing = new InboundPipeline({
