@@ -14,7 +14,7 @@
 //  - 2,000 messages are written to the outbox in one transaction with enqueueMessage, round-robin
 //    over the chats (message k of every chat before message k+1), and woken with one kick:
 //    by default 1,800 to 50 private chats (36 each) and 200 to 5 groups (40 each).
-//    Why 200 to groups: at the bot's 18/min a group gets 18 messages per minute, so 40 per group
+//    Why 200 to groups: at the bot's 18 per 62 s a group gets 18 messages a minute, so 40 per group
 //    take ≈ 2 min (18 at once, 18 a minute later, 4 a minute after that); 1,800 private messages
 //    at 25/s take ≈ 72 s, so both limits bind and a run ends in ≈ 2 min, well inside the 4-min cap
 //    (500 to groups would take ≈ 5.6 min; 360 is the most 5 groups can take in 4 min);
@@ -278,7 +278,7 @@ try {
   const lastAt = times[times.length - 1] ?? Number.NaN;
   const overallAvg = ((times.length - 1) * 1000) / (lastAt - firstAt);
   const overallPeak = peakInWindow(times, 1000);
-  // While private chats still had messages the global limit is what binds (groups sit at 18/min).
+  // While private chats still had messages the global limit is what binds (groups sit at 18 per 62 s).
   const inPrivatePhase = times.filter((t) => t <= privateDoneAt).length;
   const privatePhaseRate = ((inPrivatePhase - 1) * 1000) / (privateDoneAt - firstAt);
   const perTenSeconds = bucketCounts(times, t0, 10_000);
@@ -341,7 +341,7 @@ try {
     say(
       `per group: most in any 60 s ${groupPeakMax} msgs = ${pct(groupPeakMax, LIMITS.groupPerMin)} of Telegram's ` +
         `${LIMITS.groupPerMin}/min (the bot's: ${botPerGroup}/min = ${pct(botPerGroup, LIMITS.groupPerMin)}); ` +
-        `average over each group's span max ${f(groupAvgMax, 1)} msgs/min (bursts of 18 a minute apart make it read above 18)`,
+        `average over each group's span max ${f(groupAvgMax, 1)} msgs/min (bursts of 18, 62 s apart, can make it read above the bot's rate)`,
     );
   say(
     `overall: most in any 1 s ${overallPeak} msgs = ${pct(overallPeak, LIMITS.globalPerSec)} of Telegram's ` +

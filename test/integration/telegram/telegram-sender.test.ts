@@ -107,6 +107,9 @@ describe('the Telegram sender', () => {
       globalBurst: { max: 100, windowMs: 1000 },
     });
     const group = `-100${chat()}`;
+    // The default counts a group's 18 over 62 s: a send delayed on its way must not make 19 in
+    // Telegram's minute.
+    expect(DEFAULT_RATE_LIMITS.perGroup).toEqual({ max: 18, windowMs: 62_000 });
     for (let i = 0; i < 18; i++) await sender.send(deliver(group, { text: `m${i}` }));
     const err = await sendError(sender.send(deliver(group, { text: 'one too many' })));
     expect(err.opts.retryAfterMs).toBeGreaterThan(50_000);
