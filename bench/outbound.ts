@@ -340,7 +340,7 @@ try {
   if (GROUPS > 0)
     say(
       `per group: most in any 60 s ${groupPeakMax} msgs = ${pct(groupPeakMax, LIMITS.groupPerMin)} of Telegram's ` +
-        `${LIMITS.groupPerMin}/min (the bot's: ${botPerGroup}/min = ${pct(botPerGroup, LIMITS.groupPerMin)}); ` +
+        `${LIMITS.groupPerMin}/min (the bot's: ${f(botPerGroup, 1)}/min = ${pct(botPerGroup, LIMITS.groupPerMin)}); ` +
         `average over each group's span max ${f(groupAvgMax, 1)} msgs/min (bursts of 18, 62 s apart, can make it read above the bot's rate)`,
     );
   say(
