@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { deleteKeysUnder } from '../../fixtures/redis-keys.ts';
 import { createTestDatabase } from '../../fixtures/test-db.ts';
 import { testRedisUrl } from '../../fixtures/urls.ts';
 
@@ -48,10 +49,12 @@ describe('npm start', () => {
     });
 
     it('is healthy, serves the page, and drains on SIGTERM', async () => {
+      const prefix = `gsbmain${randomBytes(3).toString('hex')}`;
+      onTestFinished(() => deleteKeysUnder(prefix));
       const run = startMain({
         DATABASE_URL: db.url,
         REDIS_URL: testRedisUrl(),
-        QUEUE_PREFIX: `gsbmain${randomBytes(3).toString('hex')}`,
+        QUEUE_PREFIX: prefix,
         PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'info',

@@ -14,6 +14,7 @@ import {
 } from '../../../src/bot/wechat/official-account/index.ts';
 import { createLogger } from '../../../src/log.ts';
 import { connectRedis } from '../../../src/workers/queues.ts';
+import { deleteKeysUnder } from '../../fixtures/redis-keys.ts';
 import { testRedisUrl } from '../../fixtures/urls.ts';
 import { FakeWeChat, OA_APP_ID, OA_APP_SECRET, OA_TOKEN } from '../../fixtures/wechat-oa.ts';
 
@@ -27,20 +28,29 @@ beforeAll(async () => {
   fake = await new FakeWeChat().start();
   redis = connectRedis(testRedisUrl());
 });
+/** A key space of its own for a test (deleted after the file). */
+const prefixes: string[] = [];
+const newPrefix = () => {
+  const prefix = `gsbt${randomBytes(4).toString('hex')}`;
+  prefixes.push(prefix);
+  return prefix;
+};
+
 afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeysUnder(prefix);
   await fake?.stop();
   await redis?.quit();
 });
 
 /** One API client per "process", all sharing Redis under one prefix. */
-const clients = (n: number, prefix = `gsbt${randomBytes(4).toString('hex')}`) =>
+const clients = (n: number, prefix = newPrefix()) =>
   Array.from({ length: n }, () =>
     createWeChatApi({ appId: OA_APP_ID, appSecret: OA_APP_SECRET, apiBase: fake.base, redis, prefix, log }),
   );
 
 describe('the access token', () => {
   it('is fetched once for many processes asking at once, and kept until shortly before it expires', async () => {
-    const prefix = `gsbt${randomBytes(4).toString('hex')}`;
+    const prefix = newPrefix();
     const before = fake.tokenCalls;
     const tokens = await Promise.all(clients(6, prefix).map((c) => c.accessToken()));
     expect(fake.tokenCalls - before).toBe(1);
@@ -51,7 +61,7 @@ describe('the access token', () => {
   });
 
   it('a token reported invalid is replaced once, however many processes report it', async () => {
-    const prefix = `gsbt${randomBytes(4).toString('hex')}`;
+    const prefix = newPrefix();
     const [first, ...others] = clients(5, prefix);
     const old = await first!.accessToken();
     const before = fake.tokenCalls;
@@ -83,7 +93,7 @@ describe('the custom menu', () => {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: `gsbt${randomBytes(4).toString('hex')}`,
+      QUEUE_PREFIX: newPrefix(),
       WECHAT_OA_APP_ID: OA_APP_ID,
       WECHAT_OA_APP_SECRET: OA_APP_SECRET,
       WECHAT_OA_TOKEN: OA_TOKEN,
