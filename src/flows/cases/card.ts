@@ -1,4 +1,4 @@
-import { type DeadlineRow, runningClocks } from '../deadlines/clocks.ts';
+import { type DeadlineRow, runningClocks, soonestRunning } from '../deadlines/clocks.ts';
 import { concurrently } from '../engine/batch.ts';
 import type { TextKey } from '../engine/catalogue.ts';
 import { formatSpan } from '../engine/format.ts';
@@ -11,13 +11,6 @@ import type { CaseRow } from './open-case.ts';
 
 /** What the card shows of a clock. */
 type ShownClock = Pick<DeadlineRow, 'kind' | 'dueAt' | 'state'>;
-
-/**
- * The running ones of a case's clocks, soonest first; ties in the order given (as runningClocks
- * reads them: by id, the order they were started in).
- */
-const runningOnes = (clocks: ShownClock[]) =>
-  clocks.filter((c) => c.state === 'running').sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
 
 /** The button payload for a staff action on a case. */
 export const caseAction = (caseId: number, verb: string) => `case:${caseId}:${verb}`;
@@ -39,7 +32,7 @@ export async function renderCard(
       if (known.assignee !== undefined) return known.assignee;
       return caseRow.assigneeId ? findStaff(w.tx, caseRow.assigneeId) : null;
     },
-    async () => (known.clocks ? runningOnes(known.clocks) : runningClocks(w, caseRow.id)),
+    async () => (known.clocks ? soonestRunning(known.clocks) : runningClocks(w, caseRow.id)),
   ]);
   const lines: { label: string; value: string }[] = [];
   const category = categoryLabel(w.deps, caseRow.kind, caseRow.category, lang);

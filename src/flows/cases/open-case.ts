@@ -1,22 +1,21 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
 import { rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
-import type { Channel, Lang } from '../engine/message.ts';
-import type { Work } from '../work.ts';
+import type { Context } from '../engine/context.ts';
 import { recordEvent } from './events.ts';
 
 export type CaseRow = typeof cases.$inferSelect;
 export type CaseKind = 'human' | 'enquiry' | 'repair' | 'booking' | 'notice' | 'complaint';
 
-/** Opens a case for a customer and records who opened it. Routing is a separate step. */
+/**
+ * Opens a case for the customer whose message is being handled (the case keeps their chat and
+ * language, to tell them of its progress) and records who opened it. Routing is a separate step.
+ */
 export async function openCase(
-  w: Work,
+  w: Context,
   opts: {
     kind: CaseKind;
     customerId: number;
-    channel: Channel;
-    chatId: string;
-    lang: Lang;
     category?: string;
     priority?: 'P0' | 'P1' | 'P2';
     phone?: string | null;
@@ -32,9 +31,9 @@ export async function openCase(
     priority: opts.priority ?? 'P2',
     state: 'open',
     customerId: opts.customerId,
-    channel: opts.channel,
-    chatId: opts.chatId,
-    customerLang: opts.lang,
+    channel: w.msg.channel,
+    chatId: w.msg.chatId,
+    customerLang: w.lang,
     phone: opts.phone ?? null,
     address: opts.address ?? null,
     area: opts.area ?? null,
@@ -84,7 +83,7 @@ export async function openCase(
     actorKind: 'customer',
     actorId: String(opts.customerId),
     type: 'opened',
-    data: { kind: opts.kind, category: opts.category ?? null, channel: opts.channel },
+    data: { kind: opts.kind, category: opts.category ?? null, channel: w.msg.channel },
   });
   return row!;
 }

@@ -170,15 +170,19 @@ export async function stopAllClocks(
     .where(and(eq(deadlines.caseId, opts.caseId), eq(deadlines.state, 'running')));
 }
 
-/** Running clocks of a case, soonest first. */
+/** The running ones of clocks, soonest first; ties in the order given. */
+export const soonestRunning = <T extends Pick<DeadlineRow, 'state' | 'dueAt'>>(clocks: T[]): T[] =>
+  clocks.filter((c) => c.state === 'running').sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
+
+/** Running clocks of a case, soonest first (ties: the one started first). */
 export async function runningClocks(w: Pick<Work, 'tx'>, caseId: number): Promise<DeadlineRow[]> {
   return viaBatch(w.tx, 'clocks.running', caseId, async (ids) => {
     // Every clock of the cases (a handful each, by the case index), the running ones kept here:
     // with `state = 'running'` in the statement the planner may walk every running clock of the
     // company through the partial next_at index instead.
-    const rows = (await selectByIds(w.tx, deadlines, deadlines.caseId, ids, 'int'))
-      .filter((d) => d.state === 'running')
-      .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);
+    const rows = soonestRunning(
+      (await selectByIds(w.tx, deadlines, deadlines.caseId, ids, 'int')).sort((a, b) => a.id - b.id),
+    );
     return groupedBy(ids, rows, (r) => r.caseId);
   });
 }

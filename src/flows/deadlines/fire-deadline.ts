@@ -71,7 +71,12 @@ export async function fireDeadline(
         if (target === 'team' && team) await notifyTeam(w, { teamId: team.id, reply, dedupKey: key });
         if (target === 'onDuty' && team)
           for (const member of await onDutyStaff(tx, { teamId: team.id, now }))
-            await notifyStaff(w, { staffId: member.staffId, reply, dedupKey: key });
+            await notifyStaff(w, {
+              staffId: member.staffId,
+              reply,
+              dedupKey: key,
+              identities: member.identities,
+            });
         if (target === 'assignee' && assignee)
           await notifyStaff(w, { staffId: assignee.id, reply, dedupKey: key });
         if (target === 'supervisor' && team?.supervisorId)

@@ -72,9 +72,6 @@ export const enquiryFlow = defineFlow<EnquiryData>({
     const caseRow = await openCase(ctx, {
       kind: 'enquiry',
       customerId,
-      channel: ctx.msg.channel,
-      chatId: ctx.msg.chatId,
-      lang: ctx.lang,
       category: data.topic ?? 'other',
       phone: data.phone ?? null,
       summary: data.description ?? null,

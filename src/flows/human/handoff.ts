@@ -24,9 +24,6 @@ export async function handoffToHuman(ctx: Context, from: Position | null): Promi
   const caseRow = await openCase(ctx, {
     kind: 'human',
     customerId,
-    channel: ctx.msg.channel,
-    chatId: ctx.msg.chatId,
-    lang: ctx.lang,
     summary: from ? `${ctx.text('menu.human')}（${where}）` : ctx.text('menu.human'),
     details: { from: where },
   });

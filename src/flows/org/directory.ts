@@ -87,12 +87,12 @@ export async function findStaff(tx: DbOrTx, staffId: string): Promise<StaffRow |
   });
 }
 
-/** Every group chat of a team, on every channel it has one. */
 /** A group chat of a team. */
 export type TeamChat = { channel: Channel; chatId: string };
 /** A chat account of a staff member. */
 export type StaffAccount = { channel: Channel; externalUserId: string };
 
+/** Every group chat of a team, on every channel it has one. */
 export async function teamChatsOf(tx: DbOrTx, teamId: string): Promise<TeamChat[]> {
   return viaBatch(tx, 'team.chats', teamId, async (ids) => {
     const rows = await selectFrom(tx, teamChats, inJson(teamChats.teamId, ids, 'text'));

@@ -98,9 +98,6 @@ export async function raiseLeakAlarm(ctx: Context): Promise<void> {
     caseRow = await openCase(ctx, {
       kind: 'repair',
       customerId,
-      channel: ctx.msg.channel,
-      chatId: ctx.msg.chatId,
-      lang: ctx.lang,
       category,
       priority: 'P0',
       phone: known.phone,

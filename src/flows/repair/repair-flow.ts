@@ -142,9 +142,6 @@ export const repairFlow = defineFlow<RepairData>({
         opening = openCase(ctx, {
           kind: 'repair',
           customerId,
-          channel: ctx.msg.channel,
-          chatId: ctx.msg.chatId,
-          lang: ctx.lang,
           category,
           priority: 'P2',
           phone: data.phone ?? null,
