@@ -33,6 +33,11 @@ export const envSchema = z
      * make each batch take longer (measured: the same throughput, higher latency).
      */
     INBOUND_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(2),
+    /**
+     * How long a transaction begun ahead of the next inbound batch waits for its messages before
+     * it commits empty, in ms (0: none is begun ahead). It holds one more pool connection.
+     */
+    INBOUND_BEGIN_AHEAD_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
     REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
     /** Start a redis-server for the bot when nothing answers at a loopback REDIS_URL. */
     REDIS_AUTOSTART: bool.default(true),

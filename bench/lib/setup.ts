@@ -102,6 +102,7 @@ export async function startBench(
       // The inbound batching and statement settings, as the bot takes them (to compare settings run to run).
       INBOUND_BATCH_MAX: process.env.INBOUND_BATCH_MAX,
       INBOUND_BATCH_CONCURRENCY: process.env.INBOUND_BATCH_CONCURRENCY,
+      INBOUND_BEGIN_AHEAD_MS: process.env.INBOUND_BEGIN_AHEAD_MS,
       DATABASE_PREPARE: process.env.DATABASE_PREPARE,
       ...opts.env,
     });

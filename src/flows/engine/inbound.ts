@@ -197,41 +197,142 @@ export async function receiveBatch(
   msgs: InboundMessage[],
   trace?: BatchTrace,
 ): Promise<Received[]> {
+  const held: HeldBack = { written: Promise.resolve() };
   try {
-    let written: Promise<void> = Promise.resolve();
-    const results = await db.transaction(async (tx) => {
-      trace?.('begun');
-      const batch = beginBatch(tx);
-      beforeEachStatement(tx, () => batch.sendDeferred());
-      const now = deps.clock.now();
-      const results: Received[] = new Array(msgs.length);
-      const keys = msgs.map((m) => ({ channel: m.channel, chatId: m.chatId, userId: m.sender.id }));
-      // One round trip. The locks are issued first: the dialogues are read under them (statements
-      // of a transaction run in the order they are issued). A private chat's sender is looked up
-      // as a customer too (with the contact they last gave): the fault dialogue needs it on three
-      // of its eight steps. A duplicate's reads are not needed.
-      const locking = lockDialogues(tx, keys);
-      const staffLoading = findStaffByIdentities(
-        tx,
-        msgs.map((m) => ({ channel: m.channel, id: m.sender.id })),
-      );
-      const privateAt = msgs.flatMap((m, i) => (m.chatKind === 'group' ? [] : [i]));
-      const dialoguesLoading = loadDialogues(
-        tx,
-        privateAt.map((i) => keys[i]!),
-      );
-      const customersLoading = findCustomersByIdentities(
-        tx,
-        privateAt.map((i) => ({ channel: msgs[i]!.channel, id: msgs[i]!.sender.id })),
-      );
-      // Stored as processed at once: if handling fails, the whole transaction is undone.
-      const inserting = sendStatement<{
-        id: string | number;
-        channel: string;
-        channel_message_id: string;
-      }>(
-        tx,
-        sql`
+    const results = await db.transaction((tx) => handleBatch(tx, deps, services, msgs, trace, held));
+    await held.written;
+    return results;
+  } catch (err) {
+    return receiveOneByOne(db, deps, services, msgs, err);
+  }
+}
+
+/**
+ * A batch's transaction begun before its messages are known, so that BEGIN's round trip is not
+ * in their way: under load the pipeline keeps one open while its batches run, and hands it the
+ * next messages (see InboundPipeline). It holds no lock and no snapshot while it waits (a
+ * statement takes its snapshot when it runs), only a pool connection.
+ */
+export interface BatchAhead {
+  /** Whether it may still be handed messages: not yet handed any, released, or failed. */
+  readonly open: boolean;
+  /**
+   * Stores and handles the messages in the transaction, as receiveBatch does (one by one if it
+   * fails, its connection lost included). Undefined if it is no longer open: nothing is taken.
+   */
+  take(msgs: InboundMessage[], trace?: BatchTrace): Promise<Received[]> | undefined;
+  /** Ends it unused (an empty COMMIT) if still open; resolves once its transaction is over. */
+  release(): Promise<void>;
+}
+
+export function beginBatchAhead(db: Db, deps: FlowDeps, services: Services): BatchAhead {
+  let hand!: (job: { msgs: InboundMessage[]; trace?: BatchTrace } | null) => void;
+  const handed = new Promise<{ msgs: InboundMessage[]; trace?: BatchTrace } | null>((resolve) => {
+    hand = resolve;
+  });
+  const held: HeldBack = { written: Promise.resolve() };
+  let open = true;
+  const transaction = db.transaction(async (tx) => {
+    const job = await handed;
+    return job ? handleBatch(tx, deps, services, job.msgs, job.trace, held) : null;
+  });
+  // BEGIN failed, or the connection was lost while it waited: nothing was handed to it.
+  transaction.catch(() => {
+    open = false;
+  });
+  const over = transaction.then(
+    () => {},
+    () => {},
+  );
+  return {
+    get open() {
+      return open;
+    },
+    take(msgs, trace) {
+      if (!open) return undefined;
+      open = false;
+      hand({ msgs, trace });
+      return (async () => {
+        try {
+          const results = (await transaction)!;
+          await held.written;
+          return results;
+        } catch (err) {
+          return receiveOneByOne(db, deps, services, msgs, err);
+        }
+      })();
+    },
+    async release() {
+      if (open) {
+        open = false;
+        hand(null);
+      }
+      await over;
+    },
+  };
+}
+
+/** A batch's held-back writes, settled once its COMMIT is (see handleBatch). */
+interface HeldBack {
+  written: Promise<void>;
+}
+
+/** After a batch failed: nothing of it was kept, so each message is received in a transaction of its own. */
+function receiveOneByOne(
+  db: Db,
+  deps: FlowDeps,
+  services: Services,
+  msgs: InboundMessage[],
+  err: unknown,
+): Promise<Received[]> {
+  deps.log.warn(
+    { messages: msgs.length, err: describeError(err) },
+    'batch failed; receiving its messages one by one',
+  );
+  return Promise.all(msgs.map((m) => receiveInbound(db, deps, services, m)));
+}
+
+/** The body of a batch's transaction (see receiveBatch). */
+async function handleBatch(
+  tx: Tx,
+  deps: FlowDeps,
+  services: Services,
+  msgs: InboundMessage[],
+  trace: BatchTrace | undefined,
+  held: HeldBack,
+): Promise<Received[]> {
+  trace?.('begun');
+  const batch = beginBatch(tx);
+  beforeEachStatement(tx, () => batch.sendDeferred());
+  const now = deps.clock.now();
+  const results: Received[] = new Array(msgs.length);
+  const keys = msgs.map((m) => ({ channel: m.channel, chatId: m.chatId, userId: m.sender.id }));
+  // One round trip. The locks are issued first: the dialogues are read under them (statements
+  // of a transaction run in the order they are issued). A private chat's sender is looked up
+  // as a customer too (with the contact they last gave): the fault dialogue needs it on three
+  // of its eight steps. A duplicate's reads are not needed.
+  const locking = lockDialogues(tx, keys);
+  const staffLoading = findStaffByIdentities(
+    tx,
+    msgs.map((m) => ({ channel: m.channel, id: m.sender.id })),
+  );
+  const privateAt = msgs.flatMap((m, i) => (m.chatKind === 'group' ? [] : [i]));
+  const dialoguesLoading = loadDialogues(
+    tx,
+    privateAt.map((i) => keys[i]!),
+  );
+  const customersLoading = findCustomersByIdentities(
+    tx,
+    privateAt.map((i) => ({ channel: msgs[i]!.channel, id: msgs[i]!.sender.id })),
+  );
+  // Stored as processed at once: if handling fails, the whole transaction is undone.
+  const inserting = sendStatement<{
+    id: string | number;
+    channel: string;
+    channel_message_id: string;
+  }>(
+    tx,
+    sql`
         insert into inbound_messages (channel, channel_message_id, chat_id, sender_id, payload, received_at, processed_at, attempts)
         select r.channel, r.channel_message_id, r.chat_id, r.sender_id, r.payload, r.received_at, ${now.toISOString()}::timestamptz, 1
         from jsonb_to_recordset(${JSON.stringify(
@@ -248,73 +349,63 @@ export async function receiveBatch(
         )}::jsonb) as r(channel text, channel_message_id text, chat_id text, sender_id text, payload jsonb, received_at timestamptz)
         on conflict (channel, channel_message_id) do nothing
         returning id, channel, channel_message_id`,
-      );
-      const [, staffOf, dialogueRows, customerRows, inserted] = await Promise.all([
-        locking,
-        staffLoading,
-        dialoguesLoading,
-        customersLoading,
-        inserting,
-      ]);
-      trace?.('read');
-      const preloaded: Preloaded[] = msgs.map((_, i) => ({ staff: staffOf[i] ?? null }));
-      privateAt.forEach((i, n) => {
-        preloaded[i]!.dialogue = dialogueRows[n] ?? null;
-        preloaded[i]!.customer = customerRows[n] ?? null;
-      });
-      const idOf = new Map(inserted.map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]));
-      const fresh: { i: number; id: number; msg: InboundMessage; effects: Effects }[] = [];
-      const duplicates: number[] = [];
-      msgs.forEach((msg, i) => {
-        const k = messageKey(msg.channel, msg.channelMessageId);
-        const id = idOf.get(k);
-        idOf.delete(k); // the same message twice in the batch: the second is a duplicate
-        if (id === undefined) duplicates.push(i);
-        else fresh.push({ i, id, msg, effects: emptyEffects() });
-      });
-      if (duplicates.length > 0) {
-        const existing = await sendStatement<{ id: number; channel: string; channel_message_id: string }>(
-          tx,
-          sql`select x.* from ${eachKey(
-            duplicates.map((i) => [msgs[i]!.channel, msgs[i]!.channelMessageId]),
-            sql`select id, channel, channel_message_id from ${inboundMessages}
+  );
+  const [, staffOf, dialogueRows, customerRows, inserted] = await Promise.all([
+    locking,
+    staffLoading,
+    dialoguesLoading,
+    customersLoading,
+    inserting,
+  ]);
+  trace?.('read');
+  const preloaded: Preloaded[] = msgs.map((_, i) => ({ staff: staffOf[i] ?? null }));
+  privateAt.forEach((i, n) => {
+    preloaded[i]!.dialogue = dialogueRows[n] ?? null;
+    preloaded[i]!.customer = customerRows[n] ?? null;
+  });
+  const idOf = new Map(inserted.map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]));
+  const fresh: { i: number; id: number; msg: InboundMessage; effects: Effects }[] = [];
+  const duplicates: number[] = [];
+  msgs.forEach((msg, i) => {
+    const k = messageKey(msg.channel, msg.channelMessageId);
+    const id = idOf.get(k);
+    idOf.delete(k); // the same message twice in the batch: the second is a duplicate
+    if (id === undefined) duplicates.push(i);
+    else fresh.push({ i, id, msg, effects: emptyEffects() });
+  });
+  if (duplicates.length > 0) {
+    const existing = await sendStatement<{ id: number; channel: string; channel_message_id: string }>(
+      tx,
+      sql`select x.* from ${eachKey(
+        duplicates.map((i) => [msgs[i]!.channel, msgs[i]!.channelMessageId]),
+        sql`select id, channel, channel_message_id from ${inboundMessages}
                 where ${inboundMessages.channel} = k->>0 and ${inboundMessages.channelMessageId} = k->>1`,
-          )}`,
-        );
-        const existingId = new Map(
-          existing.map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]),
-        );
-        for (const i of duplicates) {
-          const id = existingId.get(messageKey(msgs[i]!.channel, msgs[i]!.channelMessageId))!;
-          results[i] = { id, duplicate: true, status: 'already', effects: emptyEffects() };
-        }
-      }
-      const settled = await batch.run(
-        fresh.map(
-          (f) => () => handleMessage({ tx, deps, effects: f.effects, now }, services, f.msg, preloaded[f.i]),
-        ),
-      );
-      const failure = settled.find((s) => s.status === 'rejected');
-      if (failure) throw failure.reason;
-      trace?.('handled');
-      // The held-back writes are sent now and the COMMIT right behind them, in the same round
-      // trip. Should one of them fail, the transaction is aborted and its COMMIT rolls back: the
-      // failure is thrown once the transaction is over (below). Their ids reach the effects first.
-      written = batch.finish();
-      written.catch(() => {});
-      for (const f of fresh)
-        results[f.i] = { id: f.id, duplicate: false, status: 'processed', effects: f.effects };
-      return results;
-    });
-    await written;
-    return results;
-  } catch (err) {
-    deps.log.warn(
-      { messages: msgs.length, err: describeError(err) },
-      'batch failed; receiving its messages one by one',
+      )}`,
     );
-    return Promise.all(msgs.map((m) => receiveInbound(db, deps, services, m)));
+    const existingId = new Map(
+      existing.map((r) => [messageKey(r.channel, r.channel_message_id), Number(r.id)]),
+    );
+    for (const i of duplicates) {
+      const id = existingId.get(messageKey(msgs[i]!.channel, msgs[i]!.channelMessageId))!;
+      results[i] = { id, duplicate: true, status: 'already', effects: emptyEffects() };
+    }
   }
+  const settled = await batch.run(
+    fresh.map(
+      (f) => () => handleMessage({ tx, deps, effects: f.effects, now }, services, f.msg, preloaded[f.i]),
+    ),
+  );
+  const failure = settled.find((s) => s.status === 'rejected');
+  if (failure) throw failure.reason;
+  trace?.('handled');
+  // The held-back writes are sent now and the COMMIT right behind them, in the same round
+  // trip. Should one of them fail, the transaction is aborted and its COMMIT rolls back: the
+  // failure is thrown once the transaction is over (below). Their ids reach the effects first.
+  held.written = batch.finish();
+  held.written.catch(() => {});
+  for (const f of fresh)
+    results[f.i] = { id: f.id, duplicate: false, status: 'processed', effects: f.effects };
+  return results;
 }
 
 /** Messages stored but not processed (a crash between the two, or a failure to retry). */
