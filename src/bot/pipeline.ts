@@ -12,7 +12,10 @@ import { describeError } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
 
 type PipelineRuntime = Pick<Runtime, 'database' | 'deps' | 'services' | 'kicker' | 'log'> & {
-  env?: Pick<Runtime['env'], 'INBOUND_BATCH_MAX' | 'INBOUND_BATCH_CONCURRENCY' | 'INBOUND_BEGIN_AHEAD_MS'>;
+  env?: Pick<
+    Runtime['env'],
+    'INBOUND_BATCH_MAX' | 'INBOUND_BATCH_CONCURRENCY' | 'INBOUND_BEGIN_AHEAD_MS' | 'DATABASE_POOL_SIZE'
+  >;
 };
 
 export interface PipelineOptions {
@@ -72,7 +75,11 @@ export class InboundPipeline {
     this.#rt = rt;
     this.#batchMax = Math.max(1, opts.batchMax ?? rt.env?.INBOUND_BATCH_MAX ?? 200);
     this.#concurrency = Math.max(1, opts.concurrency ?? rt.env?.INBOUND_BATCH_CONCURRENCY ?? 2);
-    this.#beginAheadMs = Math.max(0, opts.beginAheadMs ?? rt.env?.INBOUND_BEGIN_AHEAD_MS ?? 1000);
+    // A pool without a connection to spare for it would make a batch wait for the one begun ahead.
+    const poolToSpare = (rt.env?.DATABASE_POOL_SIZE ?? Number.POSITIVE_INFINITY) > this.#concurrency;
+    this.#beginAheadMs = poolToSpare
+      ? Math.max(0, opts.beginAheadMs ?? rt.env?.INBOUND_BEGIN_AHEAD_MS ?? 1000)
+      : 0;
     this.#onStarted = opts.onStarted;
     this.#onPhase = opts.onPhase;
     this.#onCommitted = opts.onCommitted;

@@ -117,6 +117,24 @@ describe('a transaction begun ahead of the next batch', () => {
     await none.drain();
   });
 
+  it('is not begun when the pool has no connection to spare beyond the batches', async () => {
+    const small = new InboundPipeline(
+      { ...bot.rt, env: { ...bot.rt.env, DATABASE_POOL_SIZE: 2 } },
+      { concurrency: 2, beginAheadMs: 60_000 },
+    );
+    await small.receiveAndProcess(webMessage('small', 'small-0', FAULT[0]!));
+    await sleep(100);
+    expect(await idleInTransaction()).toEqual([]);
+    await small.drain();
+    const roomy = new InboundPipeline(
+      { ...bot.rt, env: { ...bot.rt.env, DATABASE_POOL_SIZE: 3 } },
+      { concurrency: 2, beginAheadMs: 60_000 },
+    );
+    await roomy.receiveAndProcess(webMessage('roomy', 'roomy-0', FAULT[0]!));
+    expect(await until(idleInTransaction, (pids) => pids.length === 1)).toHaveLength(1);
+    await roomy.drain();
+  });
+
   it('its connection lost while it waits: the next message is handled all the same', async () => {
     const pipeline = new InboundPipeline(bot.rt, { beginAheadMs: 60_000 });
     await pipeline.receiveAndProcess(webMessage('lost1', 'lost1-0', FAULT[0]!));
