@@ -136,7 +136,7 @@ export class InboundPipeline {
   async drain(): Promise<void> {
     while (this.#inFlight.size > 0 || this.#running > 0 || this.#waiting.length > 0)
       await Promise.allSettled([...this.#inFlight, new Promise((r) => setTimeout(r, 5))]);
-    await this.#endAhead();
+    await this.#takeAhead()?.release();
   }
 
   /**
@@ -165,10 +165,6 @@ export class InboundPipeline {
     this.#ahead = null;
     clearTimeout(ahead.timer);
     return ahead.batch.open ? ahead.batch : null;
-  }
-
-  async #endAhead(): Promise<void> {
-    await this.#takeAhead()?.release();
   }
 
   /** Messages handed in during this turn of the event loop go together. */

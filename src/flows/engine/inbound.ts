@@ -190,21 +190,15 @@ export interface Received {
  * round or with the COMMIT. A dialogue step that only answers and moves on is three round trips:
  * BEGIN, that first one, and the commit.
  */
-export async function receiveBatch(
+export function receiveBatch(
   db: Db,
   deps: FlowDeps,
   services: Services,
   msgs: InboundMessage[],
   trace?: BatchTrace,
 ): Promise<Received[]> {
-  const held: HeldBack = { written: Promise.resolve() };
-  try {
-    const results = await db.transaction((tx) => handleBatch(tx, deps, services, msgs, trace, held));
-    await held.written;
-    return results;
-  } catch (err) {
-    return receiveOneByOne(db, deps, services, msgs, err);
-  }
+  // A transaction handed its messages as it begins; a fresh one is open, so it takes them.
+  return beginBatchAhead(db, deps, services).take(msgs, trace)!;
 }
 
 /**
@@ -292,7 +286,7 @@ function receiveOneByOne(
   return Promise.all(msgs.map((m) => receiveInbound(db, deps, services, m)));
 }
 
-/** The body of a batch's transaction (see receiveBatch). */
+/** The body of a batch's transaction (see receiveBatch and beginBatchAhead). */
 async function handleBatch(
   tx: Tx,
   deps: FlowDeps,
@@ -400,7 +394,7 @@ async function handleBatch(
   trace?.('handled');
   // The held-back writes are sent now and the COMMIT right behind them, in the same round
   // trip. Should one of them fail, the transaction is aborted and its COMMIT rolls back: the
-  // failure is thrown once the transaction is over (below). Their ids reach the effects first.
+  // failure is thrown once the transaction is over (BatchAhead.take). Their ids reach the effects first.
   held.written = batch.finish();
   held.written.catch(() => {});
   for (const f of fresh)

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboundPipeline } from '../../../src/bot/pipeline.ts';
 import { inboundMessages, outbox } from '../../../src/db/schema/index.ts';
 import { FAULT, webMessage } from '../../fixtures/fault-dialogue.ts';
-import { startTestBot, type TestBot } from '../../fixtures/harness.ts';
+import { eventually, startTestBot, type TestBot } from '../../fixtures/harness.ts';
 
 // The pipeline begins the next batch's transaction while a batch runs (InboundPipeline: beginAhead),
 // so that the next messages need not wait for BEGIN. These tests use pipelines of their own; the
@@ -30,14 +30,16 @@ async function idleInTransaction(): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
-async function until<T>(what: () => Promise<T>, ok: (x: T) => boolean, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const x = await what();
-    if (ok(x) || Date.now() > end) return x;
-    await sleep(20);
-  }
-}
+/** Waits until `n` backends are idle in a transaction, and returns them. */
+const idleInTransactionUntil = (n: number) =>
+  eventually(
+    async () => {
+      const pids = await idleInTransaction();
+      return pids.length === n && pids;
+    },
+    5000,
+    `${n} backends idle in a transaction`,
+  );
 
 /** Was the message stored, handled once and answered once? */
 async function handledOnce(user: string, id: string): Promise<void> {
@@ -77,7 +79,7 @@ describe('a transaction begun ahead of the next batch', () => {
     try {
       const ahead = pipeline(60_000);
       await ahead.receiveAndProcess(webMessage('ahead', 'ahead-0', FAULT[0]!));
-      await until(idleInTransaction, (pids) => pids.length === 1);
+      await idleInTransactionUntil(1);
       events.length = 0;
       await ahead.receiveAndProcess(webMessage('ahead', 'ahead-1', FAULT[1]!));
       expect(beforeFirstRound()).toEqual([]);
@@ -99,14 +101,14 @@ describe('a transaction begun ahead of the next batch', () => {
     const short = new InboundPipeline(bot.rt, { beginAheadMs: 300 });
     await short.receiveAndProcess(webMessage('idle1', 'idle1-0', FAULT[0]!));
     const opened = Date.now();
-    expect(await until(idleInTransaction, (pids) => pids.length === 1)).toHaveLength(1);
-    expect(await until(idleInTransaction, (pids) => pids.length === 0)).toHaveLength(0);
+    expect(await idleInTransactionUntil(1)).toHaveLength(1);
+    expect(await idleInTransactionUntil(0)).toHaveLength(0);
     expect(Date.now() - opened).toBeGreaterThanOrEqual(250);
     await short.drain();
 
     const long = new InboundPipeline(bot.rt, { beginAheadMs: 60_000 });
     await long.receiveAndProcess(webMessage('idle2', 'idle2-0', FAULT[0]!));
-    expect(await until(idleInTransaction, (pids) => pids.length === 1)).toHaveLength(1);
+    expect(await idleInTransactionUntil(1)).toHaveLength(1);
     await long.drain();
     expect(await idleInTransaction()).toEqual([]);
 
@@ -131,14 +133,14 @@ describe('a transaction begun ahead of the next batch', () => {
       { concurrency: 2, beginAheadMs: 60_000 },
     );
     await roomy.receiveAndProcess(webMessage('roomy', 'roomy-0', FAULT[0]!));
-    expect(await until(idleInTransaction, (pids) => pids.length === 1)).toHaveLength(1);
+    expect(await idleInTransactionUntil(1)).toHaveLength(1);
     await roomy.drain();
   });
 
   it('its connection lost while it waits: the next message is handled all the same', async () => {
     const pipeline = new InboundPipeline(bot.rt, { beginAheadMs: 60_000 });
     await pipeline.receiveAndProcess(webMessage('lost1', 'lost1-0', FAULT[0]!));
-    const [pid] = await until(idleInTransaction, (pids) => pids.length === 1);
+    const [pid] = await idleInTransactionUntil(1);
     await admin`select pg_terminate_backend(${pid!})`;
     await sleep(200);
     await pipeline.receiveAndProcess(webMessage('lost2', 'lost2-0', FAULT[0]!));
@@ -155,7 +157,7 @@ describe('a transaction begun ahead of the next batch', () => {
     // lost, never handled twice.
     let refused = 0;
     for (let i = 0; i < 5; i++) {
-      const [pid] = await until(idleInTransaction, (pids) => pids.length === 1);
+      const [pid] = await idleInTransactionUntil(1);
       const msgs = [`race${i}a`, `race${i}b`].map((u) => webMessage(u, `${u}-0`, FAULT[0]!));
       const [, ...received] = await Promise.allSettled([
         admin`select pg_terminate_backend(${pid!})`,
