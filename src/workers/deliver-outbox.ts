@@ -2,7 +2,8 @@ import { and, asc, desc, eq, gt, lt } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from '../db/client.ts';
 import { outbox } from '../db/schema/index.ts';
 import type { Effects, Kicker } from '../flows/engine/effects.ts';
-import type { Reply } from '../flows/engine/message.ts';
+import type { Channel, Reply } from '../flows/engine/message.ts';
+import { moveGroupChat } from '../flows/org/move-chat.ts';
 import { SendError, type Senders } from './senders.ts';
 
 export type DeliverResult = 'sent' | 'done' | 'dead' | { waitMs: number };
@@ -107,6 +108,16 @@ export async function deliverOutbox(
     } catch (err) {
       const e = err instanceof SendError ? err : new SendError((err as Error).message ?? 'send failed');
       if (e.opts.retryAfterMs !== undefined) return { waitMs: e.opts.retryAfterMs };
+      if (e.opts.movedTo && e.opts.movedTo !== row.chatId) {
+        // The chat lives under a new id: its binding and waiting rows, this one included, move
+        // there, and this row is sent again shortly, to the new id.
+        await tx
+          .update(outbox)
+          .set({ attempts: row.attempts + 1, error: e.message.slice(0, 500) })
+          .where(eq(outbox.id, row.id));
+        await moveGroupChat(tx, { channel: row.channel as Channel, from: row.chatId, to: e.opts.movedTo });
+        return { waitMs: MOVED_CHAT_RETRY_MS };
+      }
       const dead = e.opts.permanent || opts.lastAttempt;
       await tx
         .update(outbox)
@@ -152,6 +163,9 @@ async function pendingBeside(
     .limit(limit);
   return rows.map((r) => r.id);
 }
+
+/** How soon a row whose chat moved to a new id is sent again, there. */
+export const MOVED_CHAT_RETRY_MS = 100;
 
 /** How long a row waiting behind an earlier row of its chat sleeps before looking again, per row ahead. */
 export const WAITING_ROW_RECHECK_MS = 2000;

@@ -1,10 +1,14 @@
 import type { Channel, Reply } from '../flows/engine/message.ts';
 
-/** A failure to deliver: `retryAfterMs` when the channel says when to try again, `permanent` when it never will work. */
+/**
+ * A failure to deliver: `retryAfterMs` when the channel says when to try again, `permanent` when
+ * it never will work, `movedTo` when the chat now has another id (a Telegram group upgraded to a
+ * supergroup): the chat's binding and waiting messages follow it and the message is sent there.
+ */
 export class SendError extends Error {
   constructor(
     message: string,
-    readonly opts: { retryAfterMs?: number; permanent?: boolean } = {},
+    readonly opts: { retryAfterMs?: number; permanent?: boolean; movedTo?: string } = {},
   ) {
     super(message);
   }

@@ -27,7 +27,8 @@ export interface TelegramSenderOptions {
 
 /**
  * Turns a Bot API failure into what the outbox worker understands: a 429 waits `retry_after`,
- * a 403 (blocked, kicked) and a 400 (chat not found, bad request) never work, the rest retry.
+ * a 400 naming `migrate_to_chat_id` (the group became a supergroup) moves the chat, a 403
+ * (blocked, kicked) and other 400s (chat not found, bad request) never work, the rest retry.
  */
 export function toSendError(err: unknown, what: string): SendError {
   if (err instanceof SendError) return err;
@@ -37,10 +38,11 @@ export function toSendError(err: unknown, what: string): SendError {
   if (f.code === 429)
     return new SendError(message, { retryAfterMs: Math.max(1, f.retryAfterSec ?? 1) * 1000 });
   if (f.code === 403) return new SendError(message, { permanent: true });
-  if (f.code === 400) {
-    const moved = f.migrateToChatId ? ` (the group is now ${f.migrateToChatId}: bind it again)` : '';
-    return new SendError(`${message}${moved}`, { permanent: true });
-  }
+  if (f.code === 400 && f.migrateToChatId)
+    return new SendError(`${message} (the group is now ${f.migrateToChatId})`, {
+      movedTo: String(f.migrateToChatId),
+    });
+  if (f.code === 400) return new SendError(message, { permanent: true });
   return new SendError(message);
 }
 

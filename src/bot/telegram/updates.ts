@@ -37,6 +37,9 @@ export interface TgMessage {
   location?: { latitude: number; longitude: number };
   venue?: { location: { latitude: number; longitude: number }; title?: string; address?: string };
   contact?: { phone_number?: string };
+  /** Service messages of a group upgraded to a supergroup: in the old group, and in the new one. */
+  migrate_to_chat_id?: number;
+  migrate_from_chat_id?: number;
 }
 export interface TgCallbackQuery {
   id: string;
@@ -188,6 +191,8 @@ export function updateToInbound(update: TgUpdate, opts: ConvertOptions): Convert
     };
   }
   const m = update.message;
+  if (m && (m.migrate_to_chat_id || m.migrate_from_chat_id))
+    return migration(update.update_id, m, receivedAt);
   if (!m?.from || m.from.is_bot) return null;
   const chatKind = chatKindOf(m.chat);
   if (!chatKind) return null;
@@ -211,6 +216,31 @@ export function updateToInbound(update: TgUpdate, opts: ConvertOptions): Convert
       sender: { id: String(m.from.id), name: nameOf(m.from), lang: langOf(m.from) },
       ...(text !== undefined ? { text } : {}),
       ...(attachments.length > 0 ? { attachments } : {}),
+      receivedAt,
+    },
+  };
+}
+
+/**
+ * A group upgraded to a supergroup: Telegram posts a service message in the old group (with the
+ * new id) and one in the new supergroup (with the old id). Either moves the team binding; the
+ * second finds it moved. Its sender may be an anonymous admin (a bot account), so it is not
+ * checked: the notice comes from Telegram, and the flows trust only these two ids of it.
+ */
+function migration(updateId: number, m: TgMessage, receivedAt: Date): ConvertedUpdate | null {
+  if (chatKindOf(m.chat) !== 'group') return null;
+  const here = String(m.chat.id);
+  const from = m.migrate_from_chat_id ? String(m.migrate_from_chat_id) : here;
+  const to = m.migrate_to_chat_id ? String(m.migrate_to_chat_id) : here;
+  if (from === to || !Number.isSafeInteger(Number(from)) || !Number.isSafeInteger(Number(to))) return null;
+  return {
+    msg: {
+      channel: 'telegram',
+      channelMessageId: `u${updateId}:${here}:${m.message_id}`,
+      chatId: here,
+      chatKind: 'group',
+      sender: { id: String(m.from?.id ?? 0) },
+      chatMoved: { from, to },
       receivedAt,
     },
   };

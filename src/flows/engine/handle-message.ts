@@ -1,3 +1,4 @@
+import { followMovedGroup } from '../org/binding.ts';
 import { findStaffByIdentity, type StaffRow } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
@@ -29,6 +30,11 @@ export async function handleMessage(
   preloaded?: Preloaded,
 ): Promise<void> {
   const ctx = createContext(w, msg, msg.sender.lang ?? 'zh', preloaded?.customer);
+  if (msg.chatMoved) {
+    if (msg.chatKind === 'group')
+      await exclusive(ctx, () => followMovedGroup(w, msg.channel, msg.chatMoved!));
+    return;
+  }
   if (msg.chatKind === 'group') {
     const staff = preloaded ? preloaded.staff : await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
     // Staff act on shared cases: one at a time within a batch.

@@ -27,6 +27,11 @@ export interface InboundMessage {
   /** A button's payload, when a button was pressed. */
   action?: string;
   attachments?: Attachment[];
+  /**
+   * A notice from the channel itself, never typed by a person: this group chat now lives under
+   * another id (a Telegram group upgraded to a supergroup). Set only by the channel adapters.
+   */
+  chatMoved?: { from: string; to: string };
   receivedAt: Date;
 }
 

@@ -1,9 +1,13 @@
 import { randomInt } from 'node:crypto';
 import { and, eq, gt, isNull, or } from 'drizzle-orm';
 import { bindCodes, staff, staffIdentities, teamChats, teams } from '../../db/schema/index.ts';
+import { notifyTeam } from '../cases/notify.ts';
 import type { Context } from '../engine/context.ts';
 import { normalizeWords } from '../engine/intents.ts';
-import type { StaffRow } from './directory.ts';
+import type { Channel } from '../engine/message.ts';
+import type { Work } from '../work.ts';
+import { findTeam, type StaffRow } from './directory.ts';
+import { moveGroupChat } from './move-chat.ts';
 
 const CODE_HOURS = 24;
 // No 0/O, 1/I/L: codes are read aloud and typed from a phone.
@@ -153,4 +157,29 @@ export async function handleBindCommand(ctx: Context, sender: StaffRow | null): 
   log.info({ channel: ctx.msg.channel, staffId: row.staffId, by: row.createdBy }, 'staff registered');
   ctx.say(ctx.text('bind.registered', { staff: person?.name ?? row.staffId }));
   return true;
+}
+
+/**
+ * The channel says a bound group now lives under a new chat id (Telegram upgrades a group to a
+ * supergroup when it grows or its settings change, and the old id stops working): the binding
+ * and the messages waiting for the group follow it, and the team is told once, in the new chat,
+ * that its cases still arrive there. Nothing happens for a group that was not bound.
+ */
+export async function followMovedGroup(
+  w: Work,
+  channel: Channel,
+  move: { from: string; to: string },
+): Promise<void> {
+  const { teamId } = await moveGroupChat(w.tx, { channel, ...move });
+  if (!teamId) return;
+  w.deps.log.info(
+    { channel, from: move.from, to: move.to, teamId },
+    'group moved to a new chat id; binding followed',
+  );
+  const team = await findTeam(w.tx, teamId);
+  await notifyTeam(w, {
+    teamId,
+    reply: { text: w.deps.t('zh', 'bind.moved', { team: team?.name ?? teamId }) },
+    dedupKey: `chat-moved:${channel}:${move.to}`,
+  });
 }

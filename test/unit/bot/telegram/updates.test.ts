@@ -152,6 +152,30 @@ describe('updateToInbound', () => {
     expect(out?.msg.sender.name).toBe('A Li');
   });
 
+  it('a group upgraded to a supergroup: both service messages carry the move, whoever sent them', () => {
+    const old = { id: -4001, type: 'group', title: '抢修班' };
+    const moved = { id: -1004001, type: 'supergroup', title: '抢修班' };
+    const anonymousAdmin: TgUser = { id: 1087968824, is_bot: true, first_name: 'Group' };
+    const inOld = updateToInbound(message({ migrate_to_chat_id: -1004001 }, old, anonymousAdmin), opts);
+    expect(inOld?.msg).toEqual({
+      channel: 'telegram',
+      channelMessageId: 'u500:-4001:7',
+      chatId: '-4001',
+      chatKind: 'group',
+      sender: { id: '1087968824' },
+      chatMoved: { from: '-4001', to: '-1004001' },
+      receivedAt: now,
+    });
+    const inNew = updateToInbound(message({ migrate_from_chat_id: -4001 }, moved), opts);
+    expect(inNew?.msg.chatMoved).toEqual({ from: '-4001', to: '-1004001' });
+    expect(inNew?.msg.chatId).toBe('-1004001');
+    // Only groups move; a notice pointing at the chat itself is nothing.
+    expect(updateToInbound(message({ migrate_to_chat_id: 5 }, privateChat), opts)).toBeNull();
+    expect(updateToInbound(message({ migrate_from_chat_id: -1004001 }, moved), opts)).toBeNull();
+    // An ordinary group message carries no move.
+    expect(updateToInbound(message({ text: '/help' }, moved), opts)?.msg.chatMoved).toBeUndefined();
+  });
+
   it('isUpdate checks the update id', () => {
     expect(isUpdate({ update_id: 1 })).toBe(true);
     expect(isUpdate({ update_id: '1' })).toBe(false);
