@@ -57,6 +57,16 @@ const args = benchArgs('usage: npm run bench:inbound -- [options]', {
   },
   'ceiling-seconds': { type: 'number', default: 10, help: 'length of each ceiling measurement' },
   'paced-seconds': { type: 'number', default: 8, help: 'length of each open-loop run (0: skip them)' },
+  'paced-warmup': {
+    type: 'number',
+    default: 3,
+    help: 'seconds at the same rate before each open-loop run, not measured (0: none)',
+  },
+  'no-vacuum': {
+    type: 'boolean',
+    default: false,
+    help: 'skip the VACUUM (ANALYZE) of the bench database before each open-loop run',
+  },
   'max-in-flight': {
     type: 'number',
     default: 2000,
@@ -291,11 +301,25 @@ try {
   const paced: PacedResult[] = [];
   if (args['paced-seconds'] > 0) {
     say();
-    for (const [label, rate] of [
-      ['half-ceiling', ceiling.commitsPerSec / 2],
-      ['half-throughput', msgsPerSec / 2],
+    const [autovacuum] = await stats<{ autovacuum: string }[]>`show autovacuum`;
+    say(
+      'before each open-loop run, as in a bot that has been running a while: ' +
+        (args['paced-warmup'] > 0
+          ? `${args['paced-warmup']} s at its rate, not measured (the closed loop's few large transactions leave the code of small ones to be compiled); `
+          : '') +
+        (args['no-vacuum']
+          ? ''
+          : `VACUUM (ANALYZE) of the bench database, as autovacuum would have done (it is ${autovacuum?.autovacuum ?? 'unknown'} on this server); `) +
+        'a checkpoint',
+    );
+    for (const [label, rate, tag] of [
+      ['half-ceiling', ceiling.commitsPerSec / 2, 'pc'],
+      ['half-throughput', msgsPerSec / 2, 'pt'],
     ] as const) {
-      const r = await openLoop(label, rate, args['paced-seconds']);
+      if (args['paced-warmup'] > 0) await openLoop(`${label} warm-up`, rate, args['paced-warmup'], `${tag}w`);
+      if (!args['no-vacuum']) await stats`vacuum (analyze)`;
+      await checkpoint(stats);
+      const r = await openLoop(label, rate, args['paced-seconds'], tag);
       paced.push(r);
       say(
         `open loop at ${label} (${rate.toFixed(0)} messages/s offered for ${args['paced-seconds']} s): ` +
@@ -526,9 +550,10 @@ interface PacedResult {
  * Messages arrive every 1/rate s whatever happens to the earlier ones. Each arrival is the next
  * message of a customer whose previous message is done (a new customer when none is free), so
  * dialogues stay in order. Latency counts from the scheduled arrival time. Arrivals stop when
- * `max-in-flight` messages wait (the run is then saturated and its latency says so).
+ * `max-in-flight` messages wait (the run is then saturated and its latency says so). `tag` names
+ * the run's customers (each run needs its own: a message id seen before is a duplicate).
  */
-async function openLoop(label: string, rate: number, seconds: number): Promise<PacedResult> {
+async function openLoop(label: string, rate: number, seconds: number, tag: string): Promise<PacedResult> {
   const rec = new Recorder();
   const free: Customer[] = [];
   const waiting = new Set<Promise<void>>();
@@ -547,7 +572,7 @@ async function openLoop(label: string, rate: number, seconds: number): Promise<P
       }
       const scheduled = start + i * interval;
       i++;
-      const c = free.pop() ?? customerOf(`p${label === 'half-ceiling' ? 'c' : 't'}`, next++);
+      const c = free.pop() ?? customerOf(tag, next++);
       const msg = messageOf(c);
       const p = pipeline.receiveAndProcess(msg).then(() => {
         rec.record(pipeline.take(msg.channelMessageId), scheduled);
