@@ -42,41 +42,52 @@ export async function openCase(
     createdAt: w.now,
     updatedAt: w.now,
   };
-  // In a batch the cases opened in one round are one insert; RETURNING gives them in order.
+  // In a batch the cases opened in one round are one insert. Each case's row is matched to its
+  // request by the request's place in the statement, which the statement returns (`n`), not by
+  // the order of RETURNING; the ids are drawn first and ascend with that place.
   const row = await viaBatch(w.tx, 'cases.open', values, async (all) => {
-    // One insert with the rows as JSON, in order (ids ascend with it), returned.
-    const inserted = await sendStatement(
+    const inserted = await sendStatement<Record<string, unknown> & { n: string | number }>(
       w.tx,
       sql`
-      insert into cases (kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
-                         phone, address, area, summary, details, created_at, updated_at)
-      select r.kind, r.category, r.priority, r.state, r.customer_id, r.channel, r.chat_id, r.customer_lang,
-             r.phone, r.address, r.area, r.summary, r.details, r.created_at, r.updated_at
-      from jsonb_to_recordset(${JSON.stringify(
-        all.map((v) => ({
-          kind: v.kind,
-          category: v.category,
-          priority: v.priority,
-          state: v.state,
-          customer_id: v.customerId,
-          channel: v.channel,
-          chat_id: v.chatId,
-          customer_lang: v.customerLang,
-          phone: v.phone,
-          address: v.address,
-          area: v.area,
-          summary: v.summary,
-          details: v.details,
-          created_at: (v.createdAt as Date).toISOString(),
-          updated_at: (v.updatedAt as Date).toISOString(),
-        })),
-      )}::jsonb)
-        as r(kind text, category text, priority text, state text, customer_id int, channel text, chat_id text,
-             customer_lang text, phone text, address text, area text, summary text, details jsonb,
-             created_at timestamptz, updated_at timestamptz)
-      returning *`,
+      with input as (
+        select * from rows from (jsonb_to_recordset(${JSON.stringify(
+          all.map((v) => ({
+            kind: v.kind,
+            category: v.category,
+            priority: v.priority,
+            state: v.state,
+            customer_id: v.customerId,
+            channel: v.channel,
+            chat_id: v.chatId,
+            customer_lang: v.customerLang,
+            phone: v.phone,
+            address: v.address,
+            area: v.area,
+            summary: v.summary,
+            details: v.details,
+            created_at: (v.createdAt as Date).toISOString(),
+            updated_at: (v.updatedAt as Date).toISOString(),
+          })),
+        )}::jsonb)
+          as (kind text, category text, priority text, state text, customer_id int, channel text, chat_id text,
+              customer_lang text, phone text, address text, area text, summary text, details jsonb,
+              created_at timestamptz, updated_at timestamptz))
+          with ordinality as r(kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
+                               phone, address, area, summary, details, created_at, updated_at, n)),
+      drawn as (select nextval(pg_get_serial_sequence('cases', 'id')) as id from input),
+      ids as (select id, row_number() over (order by id) as n from drawn),
+      inserted as (
+        insert into cases (id, kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
+                           phone, address, area, summary, details, created_at, updated_at) overriding system value
+        select ids.id, r.kind, r.category, r.priority, r.state, r.customer_id, r.channel, r.chat_id, r.customer_lang,
+               r.phone, r.address, r.area, r.summary, r.details, r.created_at, r.updated_at
+        from input as r join ids using (n)
+        order by n
+        returning *)
+      select ids.n, inserted.* from inserted join ids using (id)`,
     );
-    return inserted.map((r) => rowOf(cases, r)).sort((a, b) => a.id - b.id);
+    const byN = new Map(inserted.map((r) => [Number(r.n), rowOf(cases, r)]));
+    return all.map((_, i) => byN.get(i + 1)!);
   });
   await recordEvent(w, {
     caseId: row!.id,

@@ -52,39 +52,39 @@ async function insertRows(tx: DbOrTx, queued: Queued[]): Promise<undefined[]> {
   return queued.map(() => undefined);
 }
 
-/** Several rows as one JSON parameter; jsonb_to_recordset yields them in array order. */
+/**
+ * Several rows as one JSON parameter. Each row's id is its own, not inferred from an order: the
+ * ids are drawn first and the n-th smallest goes to the n-th row (so they ascend in the order the
+ * rows were queued, the delivery order within a chat), and the statement returns which row got
+ * which. A row whose dedup key exists already, or came earlier in the same statement, gets null.
+ */
 async function insertMany(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | null)[]> {
-  const result = await sendStatement<{ id: string | number; dedup_key: string | null }>(
+  const result = await sendStatement<{ n: string | number; id: string | number }>(
     tx,
     sql`
-    insert into outbox (channel, chat_id, payload, created_at, dedup_key, case_id)
-    select r.channel, r.chat_id, r.payload, r.created_at, r.dedup_key, r.case_id
-    from jsonb_to_recordset(${JSON.stringify(
-      rows.map((r) => ({
-        channel: r.channel,
-        chat_id: r.chatId,
-        payload: r.payload,
-        created_at: (r.createdAt as Date).toISOString(),
-        dedup_key: r.dedupKey ?? null,
-        case_id: r.caseId ?? null,
-      })),
-    )}::jsonb) as r(channel text, chat_id text, payload jsonb, created_at timestamptz, dedup_key text, case_id int)
-    on conflict (dedup_key) where dedup_key is not null do nothing
-    returning id, dedup_key`,
+    with input as (
+      select * from rows from (jsonb_to_recordset(${JSON.stringify(
+        rows.map((r) => ({
+          channel: r.channel,
+          chat_id: r.chatId,
+          payload: r.payload,
+          created_at: (r.createdAt as Date).toISOString(),
+          dedup_key: r.dedupKey ?? null,
+          case_id: r.caseId ?? null,
+        })),
+      )}::jsonb) as (channel text, chat_id text, payload jsonb, created_at timestamptz, dedup_key text, case_id int))
+        with ordinality as r(channel, chat_id, payload, created_at, dedup_key, case_id, n)),
+    drawn as (select nextval(pg_get_serial_sequence('outbox', 'id')) as id from input),
+    ids as (select id, row_number() over (order by id) as n from drawn),
+    inserted as (
+      insert into outbox (id, channel, chat_id, payload, created_at, dedup_key, case_id) overriding system value
+      select ids.id, r.channel, r.chat_id, r.payload, r.created_at, r.dedup_key, r.case_id
+      from input as r join ids using (n)
+      order by n
+      on conflict (dedup_key) where dedup_key is not null do nothing
+      returning id)
+    select ids.n, inserted.id from inserted join ids using (id)`,
   );
-  const inserted = result.map((r) => ({ id: Number(r.id), dedupKey: r.dedup_key }));
-  const byKey = new Map<string, number>();
-  const plain: number[] = [];
-  for (const r of inserted) {
-    if (r.dedupKey === null) plain.push(r.id);
-    else byKey.set(r.dedupKey, r.id);
-  }
-  plain.sort((a, b) => a - b);
-  let next = 0;
-  return rows.map((r) => {
-    if (!r.dedupKey) return plain[next++] ?? null;
-    const id = byKey.get(r.dedupKey) ?? null;
-    byKey.delete(r.dedupKey); // the same key twice in one statement: the first row holds it
-    return id;
-  });
+  const idOf = new Map(result.map((r) => [Number(r.n), Number(r.id)]));
+  return rows.map((_, i) => idOf.get(i + 1) ?? null);
 }

@@ -57,6 +57,15 @@ describe('messages arriving together share a transaction (group commit)', () => 
       );
 
     for (const u of users) expect(shape(await repliesTo(`c-${u}`))).toEqual(expected);
+    // Each customer is told the number of their own case (opened by one insert for the round).
+    for (const u of users) {
+      const told = Number(/工单号 (\d+)/.exec((await repliesTo(`c-${u}`)).at(-1)!.text)?.[1]);
+      const [own] = await db()
+        .select({ id: cases.id })
+        .from(cases)
+        .where(eq(cases.chatId, `c-${u}`));
+      expect(told).toBe(own!.id);
+    }
     const [crowd] = await db().select({ n: count() }).from(cases).where(like(cases.chatId, 'c-crowd%'));
     expect(crowd!.n).toBe(40);
     // Cases and clocks written by the batched statements hold what the single path writes.
@@ -224,6 +233,55 @@ describe('messages arriving together share a transaction (group commit)', () => 
       .from(inboundMessages)
       .where(and(like(inboundMessages.chatId, 'c-calm%'), isNotNull(inboundMessages.error)));
     expect(errors!.n).toBe(0);
+  });
+
+  it('replies queued together get ids of their own: ascending as queued, none for a dedup key already used', async () => {
+    await enqueueMessage(db(), {
+      channel: 'web',
+      chatId: 'c-ids-z',
+      reply: { text: 'earlier' },
+      now: clock.now(),
+      effects: emptyEffects(),
+      dedupKey: 'ids:stored',
+    });
+    const queued: { chatId: string; text: string; dedupKey?: string }[] = [
+      { chatId: 'c-ids-x', text: 'x1' },
+      { chatId: 'c-ids-y', text: 'y1', dedupKey: 'ids:new' },
+      { chatId: 'c-ids-x', text: 'x2' },
+      { chatId: 'c-ids-z', text: 'again', dedupKey: 'ids:new' },
+      { chatId: 'c-ids-z', text: 'stored', dedupKey: 'ids:stored' },
+      { chatId: 'c-ids-y', text: 'y2' },
+    ];
+    const effects = queued.map(() => emptyEffects());
+    await db().transaction(async (tx) => {
+      const batch = beginBatch(tx);
+      beforeEachStatement(tx, () => batch.sendDeferred());
+      // Every handler queues its reply in the same round: one insert for all six.
+      await batch.run(
+        queued.map(
+          (q, i) => () =>
+            enqueueMessage(tx, {
+              channel: 'web',
+              chatId: q.chatId,
+              reply: { text: q.text },
+              now: clock.now(),
+              effects: effects[i]!,
+              ...(q.dedupKey ? { dedupKey: q.dedupKey } : {}),
+            }),
+        ),
+      );
+      await batch.finish();
+    });
+    const ids = effects.map((e) => e.outboxIds);
+    expect(ids.map((x) => x.length)).toEqual([1, 1, 1, 0, 0, 1]);
+    const flat = ids.flat();
+    expect([...flat].sort((a, b) => a - b)).toEqual(flat);
+    for (const [i, q] of queued.entries()) {
+      const id = ids[i]![0];
+      if (id === undefined) continue;
+      const [row] = await db().select().from(outbox).where(eq(outbox.id, id));
+      expect([row!.chatId, (row!.payload as unknown as Reply).text]).toEqual([q.chatId, q.text]);
+    }
   });
 
   it('a write held back in a batch reaches the database before any statement issued after it', async () => {
