@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import { connectDatabase, type Database, migrateDatabase } from './db/client.ts';
+import { checkAutovacuum, connectDatabase, type Database, migrateDatabase } from './db/client.ts';
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts';
 import { checkEvictionPolicy, ensureRedis } from './db/redis-server.ts';
 import type { Env } from './env.ts';
@@ -76,6 +76,7 @@ export async function startRuntime(opts: {
     const database = connectDatabase(url, { max: env.DATABASE_POOL_SIZE, prepare: env.DATABASE_PREPARE });
     stops.push(database.close);
     await migrateDatabase(database);
+    await checkAutovacuum(database.sql, log);
     await syncOrganisation(database.db, policy);
 
     const redisServer = await ensureRedis({

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import type { Logger } from '../log.ts';
 import * as schema from './schema/index.ts';
 import { wrapPool } from './transaction-client.ts';
 
@@ -52,4 +53,30 @@ export async function migrateDatabase(database: Pick<Database, 'url'>): Promise<
   } finally {
     await sql.end({ timeout: 5 });
   }
+}
+
+/**
+ * Warns when PostgreSQL's autovacuum is off. Every dialogue step rewrites a row, so without it dead
+ * row versions pile up and each message costs more; and a prepared statement keeps the plan made
+ * from the statistics of its day, which autovacuum's analyze renews as the tables grow (with it off,
+ * one manual VACUUM of a still-small table once left customer look-ups scanning the whole table).
+ * Returns the setting, or null when it cannot be read.
+ */
+export async function checkAutovacuum(
+  sql: Pick<postgres.Sql, 'unsafe'>,
+  log: Logger,
+): Promise<string | null> {
+  let setting: unknown;
+  try {
+    [{ autovacuum: setting } = { autovacuum: undefined }] = await sql.unsafe('show autovacuum');
+  } catch (error) {
+    log.info(`Cannot read PostgreSQL's autovacuum setting (${(error as Error).message}); make sure it is on`);
+    return null;
+  }
+  if (typeof setting !== 'string') return null;
+  if (setting !== 'on')
+    log.warn(
+      `PostgreSQL autovacuum is ${setting}: dead row versions pile up and statements keep plans made while tables were small; turn it on (the default), or run VACUUM (ANALYZE) often`,
+    );
+  return setting;
 }
