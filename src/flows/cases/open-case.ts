@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { cases } from '../../db/schema/index.ts';
-import { rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
+import { drawnIds, rowOf, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Context } from '../engine/context.ts';
 import { recordEvent } from './events.ts';
 
@@ -43,8 +43,7 @@ export async function openCase(
     updatedAt: w.now,
   };
   // In a batch the cases opened in one round are one insert. Each case's row is matched to its
-  // request by the request's place in the statement, which the statement returns (`n`), not by
-  // the order of RETURNING; the ids are drawn first and ascend with that place.
+  // request by the request's place in the statement, which the statement returns (`drawnIds`).
   const row = await viaBatch(w.tx, 'cases.open', values, async (all) => {
     const inserted = await sendStatement<Record<string, unknown> & { n: string | number }>(
       w.tx,
@@ -74,8 +73,7 @@ export async function openCase(
               created_at timestamptz, updated_at timestamptz))
           with ordinality as r(kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
                                phone, address, area, summary, details, created_at, updated_at, n)),
-      drawn as (select nextval(pg_get_serial_sequence('cases', 'id')) as id from input),
-      ids as (select id, row_number() over (order by id) as n from drawn),
+      ${drawnIds('cases')},
       inserted as (
         insert into cases (id, kind, category, priority, state, customer_id, channel, chat_id, customer_lang,
                            phone, address, area, summary, details, created_at, updated_at) overriding system value

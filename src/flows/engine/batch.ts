@@ -440,6 +440,20 @@ export function rowsOf(rows: object[], columns: SQL): SQL {
   return sql`select * from json_to_recordset(${JSON.stringify(rows)}::json) as r(${columns}) limit ${rows.length}`;
 }
 
+/**
+ * For an insert of several rows that must know which row got which id: the CTEs `drawn` and `ids`
+ * give row `n` of the CTE `input` (numbered from 1, `with ordinality`) an id of `table`'s own
+ * sequence, drawn first, the n-th smallest to the n-th row, so the ids ascend in input order. The
+ * insert takes `ids.id` (`overriding system value`) from `input join ids using (n)`, `order by n`,
+ * and the statement returns `n` by joining what it inserted back to `ids` `using (id)`. No order of
+ * RETURNING or of evaluation is relied on.
+ */
+export function drawnIds(table: string): SQL {
+  if (!/^[a-z_]+$/.test(table)) throw new Error(`not a table name: ${table}`);
+  return sql.raw(`drawn as (select nextval(pg_get_serial_sequence('${table}', 'id')) as id from input),
+    ids as (select id, row_number() over (order by id) as n from drawn)`);
+}
+
 /** `(a, b) in (…pairs)` with the pairs as one JSON parameter (a fixed statement text, like inJson). */
 export function pairsInJson(a: SQLWrapper, b: SQLWrapper, pairs: [string, string][]): SQL {
   return sql`(${a}, ${b}) in (select p->>0, p->>1 from json_array_elements(${JSON.stringify(pairs)}::json) as p)`;

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.ts';
 import type { outbox } from '../../db/schema/index.ts';
-import { sendStatement, viaBatch } from '../engine/batch.ts';
+import { drawnIds, sendStatement, viaBatch } from '../engine/batch.ts';
 import type { Effects } from '../engine/effects.ts';
 import type { Channel, Reply } from '../engine/message.ts';
 
@@ -53,10 +53,9 @@ async function insertRows(tx: DbOrTx, queued: Queued[]): Promise<undefined[]> {
 }
 
 /**
- * Several rows as one JSON parameter. Each row's id is its own, not inferred from an order: the
- * ids are drawn first and the n-th smallest goes to the n-th row (so they ascend in the order the
- * rows were queued, the delivery order within a chat), and the statement returns which row got
- * which. A row whose dedup key exists already, or came earlier in the same statement, gets null.
+ * Several rows as one JSON parameter. Each row's id is its own (`drawnIds`): they ascend in the
+ * order the rows were queued, the delivery order within a chat, and the statement returns which
+ * row got which. A row whose dedup key exists already, or came earlier in the statement, gets null.
  */
 async function insertMany(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | null)[]> {
   const result = await sendStatement<{ n: string | number; id: string | number }>(
@@ -74,8 +73,7 @@ async function insertMany(tx: DbOrTx, rows: OutboxValues[]): Promise<(number | n
         })),
       )}::jsonb) as (channel text, chat_id text, payload jsonb, created_at timestamptz, dedup_key text, case_id int))
         with ordinality as r(channel, chat_id, payload, created_at, dedup_key, case_id, n)),
-    drawn as (select nextval(pg_get_serial_sequence('outbox', 'id')) as id from input),
-    ids as (select id, row_number() over (order by id) as n from drawn),
+    ${drawnIds('outbox')},
     inserted as (
       insert into outbox (id, channel, chat_id, payload, created_at, dedup_key, case_id) overriding system value
       select ids.id, r.channel, r.chat_id, r.payload, r.created_at, r.dedup_key, r.case_id
