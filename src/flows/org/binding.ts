@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { and, eq, gt, isNull, or } from 'drizzle-orm';
 import { bindCodes, staff, staffIdentities, teamChats, teams } from '../../db/schema/index.ts';
-import { notifyTeam } from '../cases/notify.ts';
 import type { Context } from '../engine/context.ts';
 import { normalizeWords } from '../engine/intents.ts';
 import type { Channel } from '../engine/message.ts';
+import { enqueueMessage } from '../outbox/enqueue.ts';
 import type { Work } from '../work.ts';
 import { findTeam, type StaffRow } from './directory.ts';
 import { moveGroupChat } from './move-chat.ts';
@@ -177,9 +177,13 @@ export async function followMovedGroup(
     'group moved to a new chat id; binding followed',
   );
   const team = await findTeam(w.tx, teamId);
-  await notifyTeam(w, {
-    teamId,
+  // To the moved group only (the team may have groups on other channels too).
+  await enqueueMessage(w.tx, {
+    channel,
+    chatId: move.to,
     reply: { text: w.deps.t('zh', 'bind.moved', { team: team?.name ?? teamId }) },
+    now: w.now,
+    effects: w.effects,
     dedupKey: `chat-moved:${channel}:${move.to}`,
   });
 }

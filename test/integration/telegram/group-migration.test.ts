@@ -52,7 +52,12 @@ async function bind(chatId: string) {
   await db().insert(teamChats).values({ channel: 'telegram', chatId, teamId: 'repair' });
 }
 const boundChat = async () =>
-  (await db().select().from(teamChats).where(eq(teamChats.teamId, 'repair'))).map((r) => r.chatId);
+  (
+    await db()
+      .select()
+      .from(teamChats)
+      .where(and(eq(teamChats.teamId, 'repair'), eq(teamChats.channel, 'telegram')))
+  ).map((r) => r.chatId);
 const rowsOf = (chatId: string) =>
   db()
     .select()
@@ -143,6 +148,10 @@ describe("Telegram's notices of the upgrade", () => {
 
   it('move the binding and the waiting messages; the team is told once, in the new chat', async () => {
     await bind('-5001');
+    // The team's group on another channel stays where it is and hears nothing of it.
+    await db()
+      .insert(teamChats)
+      .values({ channel: 'wechaty', chatId: 'room-repair@chatroom', teamId: 'repair' });
     const waiting = await queue('-5001', ['等待中的卡片']);
     const old = { id: -5001, type: 'group' };
     const moved = { id: -1005001, type: 'supergroup' };
@@ -160,6 +169,13 @@ describe("Telegram's notices of the upgrade", () => {
     await receive(again);
     expect((await rowsOf('-1005001')).length).toBe(2);
     expect(await rowsOf('-5001')).toEqual([]);
+    const other = await db().select().from(outbox).where(eq(outbox.chatId, 'room-repair@chatroom'));
+    expect(other).toEqual([]);
+    const [wechatyGroup] = await db()
+      .select()
+      .from(teamChats)
+      .where(and(eq(teamChats.channel, 'wechaty'), eq(teamChats.teamId, 'repair')));
+    expect(wechatyGroup?.chatId).toBe('room-repair@chatroom');
 
     // Staff commands from the new chat are the team's.
     await receive({
