@@ -68,7 +68,8 @@ export async function checkAutovacuum(
 ): Promise<string | null> {
   let setting: unknown;
   try {
-    [{ autovacuum: setting } = { autovacuum: undefined }] = await sql.unsafe('show autovacuum');
+    const rows = await sql.unsafe('show autovacuum');
+    setting = rows[0]?.autovacuum;
   } catch (error) {
     log.info(`Cannot read PostgreSQL's autovacuum setting (${(error as Error).message}); make sure it is on`);
     return null;

@@ -29,12 +29,14 @@ export async function handleMessage(
   msg: InboundMessage,
   preloaded?: Preloaded,
 ): Promise<void> {
-  const ctx = createContext(w, msg, msg.sender.lang ?? 'zh', preloaded?.customer);
-  if (msg.chatMoved) {
+  const moved = msg.chatMoved;
+  if (moved) {
+    // A notice from the channel, not a person's message: nothing to answer.
     if (msg.chatKind === 'group')
-      await exclusive(ctx, () => followMovedGroup(w, msg.channel, msg.chatMoved!));
+      await exclusive({ tx: w.tx, msg }, () => followMovedGroup(w, msg.channel, moved));
     return;
   }
+  const ctx = createContext(w, msg, msg.sender.lang ?? 'zh', preloaded?.customer);
   if (msg.chatKind === 'group') {
     const staff = preloaded ? preloaded.staff : await findStaffByIdentity(w.tx, msg.channel, msg.sender.id);
     // Staff act on shared cases: one at a time within a batch.

@@ -2,24 +2,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkEvictionPolicy, ensureRedis, type RedisHandle } from '../../../src/db/redis-server.ts';
+import { capturingLogger } from '../../fixtures/logger.ts';
 
 const silent = pino({ level: 'silent' });
-
-function captureLogger() {
-  const entries: { level: number; msg: string }[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) entries.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, sink), entries };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -144,19 +133,19 @@ describe('checkEvictionPolicy', () => {
   const fake = (config: () => Promise<unknown>) => ({ config }) as unknown as Redis;
 
   it('warns when the policy can evict BullMQ keys', async () => {
-    const { log, entries } = captureLogger();
+    const { log, lines } = capturingLogger();
     const policy = await checkEvictionPolicy(
       fake(async () => ['maxmemory-policy', 'allkeys-lru']),
       log,
     );
     expect(policy).toBe('allkeys-lru');
-    expect(entries).toEqual([
+    expect(lines()).toEqual([
       expect.objectContaining({ level: 40, msg: expect.stringContaining('BullMQ needs noeviction') }),
     ]);
   });
 
   it('returns null and logs at info when CONFIG is not permitted', async () => {
-    const { log, entries } = captureLogger();
+    const { log, lines } = capturingLogger();
     const policy = await checkEvictionPolicy(
       fake(async () => {
         throw new Error("ERR unknown command 'CONFIG'");
@@ -164,6 +153,6 @@ describe('checkEvictionPolicy', () => {
       log,
     );
     expect(policy).toBeNull();
-    expect(entries).toEqual([expect.objectContaining({ level: 30 })]);
+    expect(lines()).toEqual([expect.objectContaining({ level: 30 })]);
   });
 });
