@@ -26,7 +26,7 @@ import { benchArgs } from './lib/args.ts';
 import { finalJson, fmtBytes, fmtLatency, fmtRate, say } from './lib/report.ts';
 import { measuringRedis, prefixMemory, sleep, startBench, usedMemory } from './lib/setup.ts';
 import { round, rounded, summarize } from './lib/stats.ts';
-import { cpuBetween, sampleCpu } from './lib/system.ts';
+import { cpuBetween, fmtCpu, sampleCpu } from './lib/system.ts';
 
 const args = benchArgs('usage: npm run bench:deadlines -- [options]', {
   deadlines: { type: 'number', default: 100_000, help: 'pending deadlines in all' },
@@ -218,8 +218,7 @@ try {
   );
   say(
     `scheduling overall: ${K} in ${scheduleSeconds.toFixed(1)} s = ${fmtRate(K / scheduleSeconds, 'deadlines')}; ` +
-      `CPU node ${cpu.nodeCores.toFixed(2)} cores, postgres ${cpu.postgresCores?.toFixed(2) ?? 'n/a'} cores, ` +
-      `machine ${cpu.machineBusy === null ? 'n/a' : `${(cpu.machineBusy * 100).toFixed(0)}% busy`}`,
+      `CPU ${fmtCpu(cpu)}`,
   );
 
   // 3. Redis, before anything of the slice fires.
@@ -301,10 +300,7 @@ try {
   say(`  lateness, due → breached_at (in the fire transaction): ${fmtLatency(late)}  — goal p99 ≤ 1000 ms`);
   say(`  due → job picked up by the worker: ${fmtLatency(pickup)}`);
   say(`  due → job completed (committed, outbox woken): ${fmtLatency(completed)}`);
-  say(
-    `  CPU while firing: node ${cpuFire.nodeCores.toFixed(2)} cores, postgres ${cpuFire.postgresCores?.toFixed(2) ?? 'n/a'} cores, ` +
-      `machine ${cpuFire.machineBusy === null ? 'n/a' : `${(cpuFire.machineBusy * 100).toFixed(0)}% busy`}`,
-  );
+  say(`  CPU while firing: ${fmtCpu(cpuFire)}`);
   say(
     `  this run's Redis keys after firing: ${keysFired.keys}, ${fmtBytes(keysFired.bytes)}; jobs left: ` +
       `deadlines ${JSON.stringify(nonZero(left.deadlines))}, outbox-web ${JSON.stringify(nonZero(left.outboxWeb))}`,

@@ -9,7 +9,9 @@
 //     2b. the same with --threads pipelines, each in a worker thread with its own runtime and a share
 //     of the pool (as that many bot processes would run), to see whether a second core helps;
 //  3. open loop: messages arrive on a fixed schedule at half the ceiling (the goal), then at half the
-//     closed-loop throughput; latency counts from the scheduled arrival, so a backlog shows;
+//     closed-loop throughput; latency counts from the scheduled arrival, so a backlog shows; each run
+//     also prints the CPU of Node and PostgreSQL a message, how busy the event loop was and V8's
+//     garbage-collection pauses (they stop every batch in flight);
 //  4. HTTP: a small sample through POST /api/web/messages on loopback (rate limited to 120/min per IP).
 //
 // Latency of a message = from handing it to the pipeline to the commit of the transaction that wrote
@@ -39,12 +41,17 @@ import { benchRedisUrl, sleep, startBench } from './lib/setup.ts';
 import { countStatements } from './lib/statements.ts';
 import { round, rounded, type Summary, summarize } from './lib/stats.ts';
 import {
+  type CpuUse,
   countersBetween,
   cpuBetween,
   dbCounters,
+  fmtCpu,
+  fmtMainThread,
   hottestTables,
+  type MainThreadUse,
   sampleCpu,
   tableCounters,
+  watchMainThread,
 } from './lib/system.ts';
 import { type MessageTiming, TimedPipeline } from './lib/timed-pipeline.ts';
 
@@ -179,10 +186,7 @@ try {
     `ceiling (postgres.js, ${ceiling.connections} connections, ${ceiling.seconds.toFixed(1)} s): ` +
       `${fmtRate(ceiling.commitsPerSec, 'commits')}; one insert+commit ${fmtLatency(ceiling.latency)}`,
   );
-  say(
-    `  CPU meanwhile: node ${cpuCeiling.nodeCores.toFixed(2)} cores, postgres ${cpuCeiling.postgresCores?.toFixed(2) ?? 'n/a'} cores, ` +
-      `machine ${cpuCeiling.machineBusy === null ? 'n/a' : `${(cpuCeiling.machineBusy * 100).toFixed(0)}% busy`}`,
-  );
+  say(`  CPU meanwhile: ${fmtCpu(cpuCeiling)}`);
   const pgbench = args['no-pgbench']
     ? { error: 'skipped (--no-pgbench)' }
     : await checkpoint(stats).then(() =>
@@ -259,10 +263,7 @@ try {
       )
       .join('; ')}`,
   );
-  say(
-    `  CPU: node ${cpu.nodeCores.toFixed(2)} cores, postgres ${cpu.postgresCores?.toFixed(2) ?? 'n/a'} cores, ` +
-      `machine ${cpu.machineBusy === null ? 'n/a' : `${(cpu.machineBusy * 100).toFixed(0)}% busy`} of ${cpu.cores} cores`,
-  );
+  say(`  CPU: ${fmtCpu(cpu, msgsPerSec)}`);
   say(
     `  check: ${check.cases}/${args.customers} cases opened, ${check.unprocessed} messages unprocessed, ${check.errors} with errors`,
   );
@@ -286,10 +287,7 @@ try {
         `; ratio ${(threaded.msgsPerSec / ceiling.commitsPerSec).toFixed(3)}`,
     );
     say(`  received → replies committed in outbox: ${fmtLatency(threaded.latency)}`);
-    say(
-      `  CPU: node ${threaded.cpu.nodeCores.toFixed(2)} cores, postgres ${threaded.cpu.postgresCores?.toFixed(2) ?? 'n/a'} cores, ` +
-        `machine ${threaded.cpu.machineBusy === null ? 'n/a' : `${(threaded.cpu.machineBusy * 100).toFixed(0)}% busy`} of ${threaded.cpu.cores} cores`,
-    );
+    say(`  CPU: ${fmtCpu(threaded.cpu, threaded.msgsPerSec)}`);
     const thCheck = await verify('th', args.customers);
     say(
       `  check: ${thCheck.cases}/${args.customers} cases opened, ${thCheck.unprocessed} messages unprocessed`,
@@ -335,6 +333,8 @@ try {
           `wake-up ${r.breakdown.kick.p50} / ${r.breakdown.kick.p99}`,
       );
       say(`  the transaction by phase (p50 / p99 ms): ${fmtPhases(r.breakdown.phases)}`);
+      say(`  CPU: ${fmtCpu(r.cpu, r.achievedRate)}`);
+      say(`  main thread: ${fmtMainThread(r.mainThread)}`);
     }
   }
 
@@ -426,6 +426,18 @@ try {
       saturated: p.saturated,
       latencyMs: rounded(p.latency),
       breakdownMs: p.breakdown,
+      cpu: {
+        nodeCores: round(p.cpu.nodeCores, 2),
+        postgresCores: p.cpu.postgresCores === null ? null : round(p.cpu.postgresCores, 2),
+        machineBusy: p.cpu.machineBusy === null ? null : round(p.cpu.machineBusy, 2),
+      },
+      mainThread: {
+        eventLoopBusy: round(p.mainThread.eventLoopBusy, 2),
+        gcPausesPerSec: round(p.mainThread.gc.perSec, 1),
+        gcMeanMs: round(p.mainThread.gc.meanMs, 1),
+        gcMaxMs: round(p.mainThread.gc.maxMs, 1),
+        gcShare: round(p.mainThread.gc.share, 3),
+      },
     })),
     http: http && {
       customers: args['http-customers'],
@@ -544,6 +556,9 @@ interface PacedResult {
   saturatedAfterS: number | null;
   latency: Summary;
   breakdown: ReturnType<Recorder['breakdown']>;
+  /** Over the run, from its first arrival to its last commit. */
+  cpu: CpuUse;
+  mainThread: MainThreadUse;
 }
 
 /**
@@ -561,6 +576,8 @@ async function openLoop(label: string, rate: number, seconds: number, tag: strin
   let saturatedAt: number | null = null;
   const total = Math.floor(rate * seconds);
   const interval = 1000 / rate;
+  const cpuBefore = await sampleCpu();
+  const watch = watchMainThread();
   const start = performance.now() + 5;
   let i = 0;
   while (i < total) {
@@ -588,6 +605,8 @@ async function openLoop(label: string, rate: number, seconds: number, tag: strin
   const issuedFor = (performance.now() - start) / 1000;
   await Promise.all(waiting);
   const elapsed = (performance.now() - start) / 1000;
+  const mainThread = watch.stop();
+  const cpu = cpuBetween(cpuBefore, await sampleCpu());
   return {
     label,
     offeredRate: rate,
@@ -597,6 +616,8 @@ async function openLoop(label: string, rate: number, seconds: number, tag: strin
     saturatedAfterS: saturatedAt === null ? null : (saturatedAt - start) / 1000,
     latency: summarize(rec.committed),
     breakdown: rec.breakdown(),
+    cpu,
+    mainThread,
   };
 }
 

@@ -43,7 +43,7 @@ import {
 import { finalJson, fmtLatency, say } from './lib/report.ts';
 import { type Bench, sleep, startBench } from './lib/setup.ts';
 import { percentile, round, rounded, summarize } from './lib/stats.ts';
-import { cpuBetween, sampleCpu } from './lib/system.ts';
+import { cpuBetween, fmtCpu, sampleCpu } from './lib/system.ts';
 
 const args = benchArgs('usage: npm run bench:outbound -- [options]', {
   messages: { type: 'number', default: 2000, help: 'messages in all, enqueued at once' },
@@ -370,10 +370,7 @@ try {
       `${calls.failed} failed, ${Math.max(0, jobRuns - calls.send)} waited for an earlier row of their chat (woken when it is sent, or re-checked after 2 s); ` +
       `${f(jobRuns / ((done - committed) / 1000), 0)} job runs/s`,
   );
-  say(
-    `CPU: node ${cpu.nodeCores.toFixed(2)} cores, postgres ${cpu.postgresCores?.toFixed(2) ?? 'n/a'} cores, ` +
-      `machine ${cpu.machineBusy === null ? 'n/a' : `${(cpu.machineBusy * 100).toFixed(0)}% busy`} of ${cpu.cores} cores`,
-  );
+  say(`CPU: ${fmtCpu(cpu)}`);
   if (timedOut || tooMany > 0 || outOfOrder > 0 || missing > 0 || (deadRows?.n ?? 0) > 0) exitCode = 1;
 
   finalJson('outbound', {

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import type postgres from 'postgres';
 
 /**
@@ -46,6 +47,65 @@ export function cpuBetween(a: CpuSample, b: CpuSample) {
     postgresCores: pgS === null ? null : pgS / wallS,
     machineBusy: busy,
   };
+}
+
+export type CpuUse = ReturnType<typeof cpuBetween>;
+
+/** `node 0.96 cores, postgres 0.71 cores, machine 85% busy of 2 cores`; with `per` messages a second, also µs a message. */
+export function fmtCpu(cpu: CpuUse, perSec?: number): string {
+  const each = (cores: number) => (perSec ? ` (${Math.round((cores / perSec) * 1e6)} µs a message)` : '');
+  return (
+    `node ${cpu.nodeCores.toFixed(2)} cores${each(cpu.nodeCores)}, ` +
+    `postgres ${cpu.postgresCores === null ? 'n/a' : `${cpu.postgresCores.toFixed(2)} cores${each(cpu.postgresCores)}`}, ` +
+    `machine ${cpu.machineBusy === null ? 'n/a' : `${(cpu.machineBusy * 100).toFixed(0)}% busy`} of ${cpu.cores} cores`
+  );
+}
+
+/** How the main thread spent a stretch: its event loop's busy share, and V8's pauses for garbage collection. */
+export interface MainThreadUse {
+  eventLoopBusy: number;
+  gc: { pauses: number; perSec: number; meanMs: number; maxMs: number; share: number };
+}
+
+/**
+ * Watches this thread's event loop and its garbage-collection pauses (every pause stops the
+ * JavaScript of the thread, whatever it was doing) until `stop`.
+ */
+export function watchMainThread(): { stop(): MainThreadUse } {
+  const start = performance.now();
+  const elu = performance.eventLoopUtilization();
+  const pauses: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push(e.duration);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      // Entries are delivered asynchronously: those of the last moments may be missed.
+      for (const e of observer.takeRecords()) pauses.push(e.duration);
+      observer.disconnect();
+      const wallMs = performance.now() - start;
+      const totalMs = pauses.reduce((s, d) => s + d, 0);
+      return {
+        eventLoopBusy: performance.eventLoopUtilization(elu).utilization,
+        gc: {
+          pauses: pauses.length,
+          perSec: pauses.length / (wallMs / 1000),
+          meanMs: pauses.length ? totalMs / pauses.length : 0,
+          maxMs: pauses.length ? Math.max(...pauses) : 0,
+          share: totalMs / wallMs,
+        },
+      };
+    },
+  };
+}
+
+/** `event loop 65% busy; GC: 13.8 pauses/s, 6.1 ms on average, longest 14.2 ms, 8% of the time`. */
+export function fmtMainThread(m: MainThreadUse): string {
+  return (
+    `event loop ${(m.eventLoopBusy * 100).toFixed(0)}% busy; GC: ${m.gc.perSec.toFixed(1)} pauses/s, ` +
+    `${m.gc.meanMs.toFixed(1)} ms on average, longest ${m.gc.maxMs.toFixed(1)} ms, ${(m.gc.share * 100).toFixed(0)}% of the time`
+  );
 }
 
 async function postgresTicks(): Promise<Map<string, number>> {
