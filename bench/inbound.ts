@@ -44,6 +44,7 @@ import {
   type CpuUse,
   countersBetween,
   cpuBetween,
+  cpuFigures,
   dbCounters,
   fmtCpu,
   fmtMainThread,
@@ -387,12 +388,7 @@ try {
         idxRowsFetched: round(h.idxRowsFetched),
       })),
     },
-    cpu: {
-      nodeCores: round(cpu.nodeCores, 2),
-      postgresCores: cpu.postgresCores === null ? null : round(cpu.postgresCores, 2),
-      machineBusy: cpu.machineBusy === null ? null : round(cpu.machineBusy, 2),
-      cores: cpu.cores,
-    },
+    cpu: { ...cpuFigures(cpu), cores: cpu.cores },
     ceiling: {
       commitsPerSec: round(ceiling.commitsPerSec),
       connections: ceiling.connections,
@@ -412,11 +408,7 @@ try {
       msgsPerSec: round(threaded.msgsPerSec),
       ratio: round(threaded.msgsPerSec / ceiling.commitsPerSec, 3),
       latencyMs: rounded(threaded.latency),
-      cpu: {
-        nodeCores: round(threaded.cpu.nodeCores, 2),
-        postgresCores: threaded.cpu.postgresCores === null ? null : round(threaded.cpu.postgresCores, 2),
-        machineBusy: threaded.cpu.machineBusy === null ? null : round(threaded.cpu.machineBusy, 2),
-      },
+      cpu: cpuFigures(threaded.cpu),
     },
     paced: paced.map((p) => ({
       label: p.label,
@@ -426,11 +418,7 @@ try {
       saturated: p.saturated,
       latencyMs: rounded(p.latency),
       breakdownMs: p.breakdown,
-      cpu: {
-        nodeCores: round(p.cpu.nodeCores, 2),
-        postgresCores: p.cpu.postgresCores === null ? null : round(p.cpu.postgresCores, 2),
-        machineBusy: p.cpu.machineBusy === null ? null : round(p.cpu.machineBusy, 2),
-      },
+      cpu: cpuFigures(p.cpu),
       mainThread: {
         eventLoopBusy: round(p.mainThread.eventLoopBusy, 2),
         gcPausesPerSec: round(p.mainThread.gc.perSec, 1),

@@ -43,7 +43,7 @@ import {
 import { finalJson, fmtLatency, say } from './lib/report.ts';
 import { type Bench, sleep, startBench } from './lib/setup.ts';
 import { percentile, round, rounded, summarize } from './lib/stats.ts';
-import { cpuBetween, fmtCpu, sampleCpu } from './lib/system.ts';
+import { cpuBetween, cpuFigures, fmtCpu, sampleCpu } from './lib/system.ts';
 
 const args = benchArgs('usage: npm run bench:outbound -- [options]', {
   messages: { type: 'number', default: 2000, help: 'messages in all, enqueued at once' },
@@ -427,12 +427,7 @@ try {
       waitedForEarlier: Math.max(0, jobRuns - calls.send),
       perSec: round(jobRuns / ((done - committed) / 1000), 0),
     },
-    cpu: {
-      nodeCores: round(cpu.nodeCores, 2),
-      postgresCores: cpu.postgresCores === null ? null : round(cpu.postgresCores, 2),
-      machineBusy: cpu.machineBusy === null ? null : round(cpu.machineBusy, 2),
-      cores: cpu.cores,
-    },
+    cpu: { ...cpuFigures(cpu), cores: cpu.cores },
     limits: { telegram: LIMITS, bot: BOT },
     durationS: round((performance.now() - started) / 1000, 1),
   });

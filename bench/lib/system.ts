@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import type postgres from 'postgres';
+import { round } from './stats.ts';
 
 /**
  * Where the CPU went during a phase: this Node process, all PostgreSQL processes (every backend on
@@ -51,7 +52,16 @@ export function cpuBetween(a: CpuSample, b: CpuSample) {
 
 export type CpuUse = ReturnType<typeof cpuBetween>;
 
-/** `node 0.96 cores, postgres 0.71 cores, machine 85% busy of 2 cores`; with `per` messages a second, also µs a message. */
+/** The figures of a CpuUse for a bench's final JSON line, rounded. */
+export function cpuFigures(cpu: CpuUse) {
+  return {
+    nodeCores: round(cpu.nodeCores, 2),
+    postgresCores: cpu.postgresCores === null ? null : round(cpu.postgresCores, 2),
+    machineBusy: cpu.machineBusy === null ? null : round(cpu.machineBusy, 2),
+  };
+}
+
+/** `node 0.96 cores, postgres 0.71 cores, machine 85% busy of 2 cores`; given `perSec` messages a second, also µs a message. */
 export function fmtCpu(cpu: CpuUse, perSec?: number): string {
   const each = (cores: number) => (perSec ? ` (${Math.round((cores / perSec) * 1e6)} µs a message)` : '');
   return (
@@ -81,7 +91,7 @@ export function watchMainThread(): { stop(): MainThreadUse } {
   observer.observe({ entryTypes: ['gc'] });
   return {
     stop() {
-      // Entries are delivered asynchronously: those of the last moments may be missed.
+      // Entries reach the callback asynchronously: those not delivered yet are taken here.
       for (const e of observer.takeRecords()) pauses.push(e.duration);
       observer.disconnect();
       const wallMs = performance.now() - start;
