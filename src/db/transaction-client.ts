@@ -39,7 +39,16 @@ interface TxState {
   /** Set while `before` runs, so the statements it sends do not call it again. */
   inHook: boolean;
 }
-const transactions = new WeakMap<object, TxState>();
+/**
+ * The key under which a transaction's client answers with its state (see `stateOf`). Not a WeakMap
+ * from client to state: V8's young-generation collector keeps the value of every WeakMap entry
+ * whose key is young, so each transaction's state, and all it leads to, would outlive two such
+ * collections and be copied into the old generation. Measured with drizzle transactions of three
+ * statements, 500 a second: 0.35 MB promoted by each collection against 0.06 MB without it, on a
+ * driver changed so that its queries are not Promise subclasses, which otherwise hide it (README,
+ * Performance).
+ */
+const TX_STATE = Symbol('transaction state');
 
 function wrap<T extends postgres.Sql | postgres.TransactionSql>(
   sql: T,
@@ -51,6 +60,7 @@ function wrap<T extends postgres.Sql | postgres.TransactionSql>(
     : null;
   const proxy = new Proxy(sql, {
     get(target, prop, receiver) {
+      if (prop === TX_STATE) return state ?? undefined;
       if (prop === 'unsafe')
         return (query: string, args?: unknown[], options?: postgres.UnsafeQueryOptions) => {
           if (!state)
@@ -102,7 +112,6 @@ function wrap<T extends postgres.Sql | postgres.TransactionSql>(
       return Reflect.get(target, prop, receiver);
     },
   });
-  if (state) transactions.set(proxy, state);
   return proxy;
 }
 
@@ -165,7 +174,7 @@ function failedQuery(err: unknown): postgres.PendingQuery<postgres.Row[]> {
 /** The registered client behind a drizzle transaction (drizzle keeps it as `session.client`). */
 function stateOf(tx: object): TxState {
   const client = (tx as { session?: { client?: object } }).session?.client;
-  const state = client && transactions.get(client);
+  const state = client && (client as { [TX_STATE]?: TxState })[TX_STATE];
   if (!state) throw new Error('not a transaction of a pool opened by connectDatabase');
   return state;
 }

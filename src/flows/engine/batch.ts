@@ -175,18 +175,26 @@ export class Batch {
   }
 }
 
-const batches = new WeakMap<object, Batch>();
+/**
+ * Where a transaction keeps its batch: on the transaction object itself, under a key of this
+ * module. Not a WeakMap from transaction to batch: V8's young-generation collector keeps the value
+ * of every WeakMap entry whose key is young, so each batch would be copied by the next collection
+ * after its transaction ended (measured as in db/transaction-client.ts: 0.20 MB kept by each
+ * collection against 0.09 MB).
+ */
+const BATCH = Symbol('batch');
+type InBatch = { [BATCH]?: Batch };
 
 /** Marks a transaction as a batch's; its statements may then be coalesced. */
 export function beginBatch(tx: object): Batch {
   const batch = new Batch();
-  batches.set(tx, batch);
+  (tx as InBatch)[BATCH] = batch;
   return batch;
 }
 
 /** The batch a transaction belongs to, if it is one. */
 export function batchOf(tx: object): Batch | undefined {
-  return batches.get(tx);
+  return (tx as InBatch)[BATCH];
 }
 
 /**
@@ -194,7 +202,7 @@ export function batchOf(tx: object): Batch | undefined {
  * to wait for: the transaction handles one message). The message identifies the handler.
  */
 export function exclusive<T>(ctx: { tx: object; msg: object }, fn: () => Promise<T>): Promise<T> {
-  const batch = batches.get(ctx.tx);
+  const batch = batchOf(ctx.tx);
   return batch ? batch.exclusive(ctx.msg, fn) : fn();
 }
 
@@ -206,7 +214,7 @@ export function concurrently<T extends unknown[]>(
   tx: object,
   parts: { [K in keyof T]: () => Promise<T[K]> },
 ): Promise<T> {
-  const batch = batches.get(tx);
+  const batch = batchOf(tx);
   if (batch && parts.length > 1) return batch.fork<T>(parts);
   return allSettledOrThrow<T>(parts.map((part) => part()));
 }
@@ -321,7 +329,7 @@ export async function viaBatch<I, O>(
   many: (inputs: I[]) => Promise<O[]>,
   opts: CoalescerOptions = {},
 ): Promise<O> {
-  const batch = batches.get(tx);
+  const batch = batchOf(tx);
   if (batch) return batch.coalescer(name, many, opts).call(input);
   return (await many([input]))[0] as O;
 }
@@ -332,7 +340,7 @@ export async function viaBatch<I, O>(
  * it is an ordinary `execute`.
  */
 export function sendStatement<T extends Record<string, unknown>>(tx: DbOrTx, query: SQL): Promise<T[]> {
-  if (batches.has(tx)) return sendNow<T>(tx as Tx, query);
+  if (batchOf(tx)) return sendNow<T>(tx as Tx, query);
   return tx.execute<T>(query).then((rows) => [...rows] as T[]);
 }
 
