@@ -11,7 +11,7 @@ import type { Runtime } from '../../src/runtime.ts';
  *   (stored, first reads), then every handler of the batch is done (see BatchTrace);
  * - `committed`: the transaction holding its replies in the outbox is committed (the pipeline
  *   reports it before it wakes the workers);
- * - `done`: the wake-up is sent too (BullMQ addBulk): when `receiveAndProcess` resolves.
+ * - `done`: the wake-up is sent too (BullMQ jobs added): when `receiveAndProcess` resolves.
  */
 export interface MessageTiming {
   key: string;

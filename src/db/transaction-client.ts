@@ -60,7 +60,7 @@ function wrap<T extends postgres.Sql | postgres.TransactionSql>(
     : null;
   const proxy = new Proxy(sql, {
     get(target, prop, receiver) {
-      if (prop === TX_STATE) return state ?? undefined;
+      if (prop === TX_STATE) return state;
       if (prop === 'unsafe')
         return (query: string, args?: unknown[], options?: postgres.UnsafeQueryOptions) => {
           if (!state)
