@@ -1,7 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import { checkAutovacuum, connectDatabase, type Database, migrateDatabase } from './db/client.ts';
+import {
+  checkAutovacuum,
+  checkDriverPatch,
+  connectDatabase,
+  type Database,
+  migrateDatabase,
+} from './db/client.ts';
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts';
 import { checkEvictionPolicy, ensureRedis } from './db/redis-server.ts';
 import type { Env } from './env.ts';
@@ -77,6 +83,7 @@ export async function startRuntime(opts: {
     stops.push(database.close);
     await migrateDatabase(database);
     await checkAutovacuum(database.sql, log);
+    checkDriverPatch(database.sql, log);
     await syncOrganisation(database.db, policy);
 
     const redisServer = await ensureRedis({

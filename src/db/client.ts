@@ -56,6 +56,22 @@ export async function migrateDatabase(database: Pick<Database, 'url'>): Promise<
 }
 
 /**
+ * Whether the driver carries patches/postgres+3.4.9.patch (applied by `patch-package` after every
+ * `npm install`/`npm ci`): its queries hold a plain promise instead of extending Promise, for V8's
+ * scavenger kept every awaited Promise-subclass query, and all it reached, until a full collection
+ * (README, Performance). Without it the bot works the same with more garbage-collection time, so
+ * this only warns. The query is built, never sent.
+ */
+export function checkDriverPatch(sql: Pick<postgres.Sql, 'unsafe'>, log: Logger): boolean {
+  const patched = !(sql.unsafe('select 1') instanceof Promise);
+  if (!patched)
+    log.warn(
+      'postgres.js is not patched (patches/ was not applied, e.g. an install with --ignore-scripts): run `npx patch-package`; the bot works, with more garbage-collection pauses',
+    );
+  return patched;
+}
+
+/**
  * Warns when PostgreSQL's autovacuum is off. Every dialogue step rewrites a row, so without it dead
  * row versions pile up and each message costs more; and a prepared statement keeps the plan made
  * from the statistics of its day, which autovacuum's analyze renews as the tables grow (with it off,

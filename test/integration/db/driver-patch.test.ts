@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
+import { checkDriverPatch } from '../../../src/db/client.ts';
+import { capturingLogger } from '../../fixtures/logger.ts';
 import { adminDatabaseUrl } from '../../fixtures/urls.ts';
 
 // patches/postgres+3.4.9.patch (applied by `patch-package` after every install): the driver's query
@@ -57,5 +59,23 @@ describe('the patched postgres.js query', () => {
     } finally {
       await sql.unsafe(`drop table ${table}`);
     }
+  });
+});
+
+describe('checkDriverPatch', () => {
+  it('finds the patch in place and says nothing', () => {
+    const { log, lines } = capturingLogger('info');
+    expect(checkDriverPatch(sql, log)).toBe(true);
+    expect(lines()).toEqual([]);
+  });
+
+  it('warns, naming the fix, when queries are Promise subclasses (the stock driver)', () => {
+    class StockQuery extends Promise<unknown> {}
+    const stock = { unsafe: () => new StockQuery(() => {}) } as unknown as Pick<postgres.Sql, 'unsafe'>;
+    const { log, lines } = capturingLogger('info');
+    expect(checkDriverPatch(stock, log)).toBe(false);
+    expect(lines()).toEqual([
+      expect.objectContaining({ level: 40, msg: expect.stringContaining('npx patch-package') }),
+    ]);
   });
 });
