@@ -3,11 +3,13 @@ import {
   type BatchAhead,
   type BatchTrace,
   beginBatchAhead,
+  PartlyReceived,
   processInbound,
   type Received,
   receiveBatch,
 } from '../flows/engine/inbound.ts';
 import type { InboundMessage } from '../flows/engine/message.ts';
+import { storableMessage } from '../flows/engine/storable.ts';
 import { describeError } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -107,6 +109,9 @@ export class InboundPipeline {
     msg: InboundMessage,
     opts: { kick?: boolean } = {},
   ): Promise<{ id: number; duplicate: boolean; effects: Effects }> {
+    // One character PostgreSQL cannot hold (NUL, half an emoji) would make the message impossible
+    // to store: refused, redelivered and refused again, and failing the batch it arrives in.
+    msg = storableMessage(msg);
     return new Promise<Received>((resolve, reject) => {
       this.#waiting.push({
         msg,
@@ -220,14 +225,20 @@ export class InboundPipeline {
     this.#onStarted?.(msgs);
     const onPhase = this.#onPhase;
     const trace: BatchTrace | undefined = onPhase && ((phase) => onPhase(msgs, phase));
-    let results: Received[];
+    let outcomes: PromiseSettledResult<Received>[];
     try {
       const ahead = this.#takeAhead()?.take(msgs, trace);
       this.#beginAhead();
-      results = await (ahead ?? receiveBatch(database.db, deps, services, msgs, trace));
+      const results = await (ahead ?? receiveBatch(database.db, deps, services, msgs, trace));
+      outcomes = results.map((value) => ({ status: 'fulfilled', value }));
     } catch (err) {
-      for (const w of batch) w.reject(err);
-      return;
+      // Received one by one after the batch failed, and some of them failed again: the others
+      // are stored and are answered as such.
+      if (!(err instanceof PartlyReceived)) {
+        for (const w of batch) w.reject(err);
+        return;
+      }
+      outcomes = err.outcomes;
     }
     this.#onCommitted?.(msgs);
     release();
@@ -235,8 +246,9 @@ export class InboundPipeline {
     const effects = emptyEffects();
     effects.outboxChannels = {};
     batch.forEach((w, i) => {
-      const e = results[i]!.effects;
-      if (!w.kick) return;
+      const o = outcomes[i]!;
+      if (!w.kick || o.status === 'rejected') return;
+      const e = o.value.effects;
       effects.outboxIds.push(...e.outboxIds);
       Object.assign(effects.outboxChannels!, e.outboxChannels);
       effects.deadlines.push(...e.deadlines);
@@ -245,7 +257,9 @@ export class InboundPipeline {
       await kicker.kick(effects);
     } finally {
       batch.forEach((w, i) => {
-        w.resolve(results[i]!);
+        const o = outcomes[i]!;
+        if (o.status === 'fulfilled') w.resolve(o.value);
+        else w.reject(o.reason);
       });
     }
   }

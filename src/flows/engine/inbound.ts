@@ -156,6 +156,10 @@ export async function receiveInbound(
 ): Promise<Received> {
   const effects = emptyEffects();
   return db.transaction(async (tx): Promise<Received> => {
+    // The dialogue's lock before the store, in the order a batch takes them: a batch holding the
+    // same message (a redelivery) and this transaction then wait for each other in turn, never
+    // each for the other (a deadlock).
+    await lockDialogues(tx, [{ channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id }]);
     const stored = await storeInbound(tx, msg);
     if (stored.duplicate) return { ...stored, status: 'already' as const, effects };
     const status = await handleStored(tx, deps, services, { id: stored.id, attempts: 0, msg }, effects);
@@ -271,8 +275,28 @@ interface HeldBack {
   written: Promise<void>;
 }
 
-/** After a batch failed: nothing of it was kept, so each message is received in a transaction of its own. */
-function receiveOneByOne(
+/**
+ * What became of the messages of a failed batch received one by one, when some of them failed
+ * again: the others are stored (and handled) and must be answered as such.
+ */
+export class PartlyReceived extends Error {
+  constructor(readonly outcomes: PromiseSettledResult<Received>[]) {
+    const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    super(`${failed.length} of ${outcomes.length} messages could not be received`, {
+      cause: failed[0]?.reason,
+    });
+    this.name = 'PartlyReceived';
+  }
+}
+
+/**
+ * After a batch failed: nothing of it was kept, so each message is received in a transaction of
+ * its own. Nobody is answered before every one of these transactions is over: a message refused
+ * while its transaction still ran could be redelivered into a batch that then waited for it (a
+ * deadlock, seen when a connection was lost under load), or be refused and yet committed. If
+ * every message failed the first error is thrown; if some did, PartlyReceived says which.
+ */
+async function receiveOneByOne(
   db: Db,
   deps: FlowDeps,
   services: Services,
@@ -283,7 +307,11 @@ function receiveOneByOne(
     { messages: msgs.length, err: describeError(err) },
     'batch failed; receiving its messages one by one',
   );
-  return Promise.all(msgs.map((m) => receiveInbound(db, deps, services, m)));
+  const outcomes = await Promise.allSettled(msgs.map((m) => receiveInbound(db, deps, services, m)));
+  const received = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  if (received.length === msgs.length) return received;
+  if (received.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason;
+  throw new PartlyReceived(outcomes);
 }
 
 /** The body of a batch's transaction (see receiveBatch and beginBatchAhead). */

@@ -362,4 +362,69 @@ describe('messages arriving together share a transaction (group commit)', () => 
       );
     }
   });
+  it('a message that cannot be stored fails alone: the others of its batch are answered as received, once every transaction of theirs is over', async () => {
+    // A real failure inside PostgreSQL for one message, and a slow store for another, so that the
+    // failure is known while the slow one's own transaction still runs.
+    await bot.rt.database.sql.unsafe(`
+      create function refuse_marked_message() returns trigger language plpgsql as $$
+      begin
+        if new.channel_message_id = 'refused-0' then raise exception 'message refused'; end if;
+        if new.channel_message_id = 'slow-0' then perform pg_sleep(0.3); end if;
+        return new;
+      end $$;
+      create trigger refuse_marked_message before insert on inbound_messages
+        for each row execute function refuse_marked_message();`);
+    try {
+      const outcomes = await Promise.allSettled(
+        ['slow', 'refused', 'quick'].map((u) =>
+          bot.pipeline.receiveAndProcess(webMessage(u, `${u}-0`, FAULT[0]!)),
+        ),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({
+        cause: expect.objectContaining({ message: 'message refused' }),
+      });
+      for (const u of ['slow', 'quick']) {
+        const received = (outcomes[u === 'slow' ? 0 : 2] as PromiseFulfilledResult<{ duplicate: boolean }>)
+          .value;
+        expect(received.duplicate).toBe(false);
+        const [stored] = await db()
+          .select()
+          .from(inboundMessages)
+          .where(eq(inboundMessages.channelMessageId, `${u}-0`));
+        expect(stored!.processedAt).not.toBeNull();
+        expect(await repliesTo(`c-${u}`)).toHaveLength(1);
+      }
+      const refused = await db()
+        .select()
+        .from(inboundMessages)
+        .where(eq(inboundMessages.channelMessageId, 'refused-0'));
+      expect(refused).toEqual([]);
+    } finally {
+      await bot.rt.database.sql.unsafe(
+        'drop trigger refuse_marked_message on inbound_messages; drop function refuse_marked_message();',
+      );
+    }
+  });
+  it('a message with a NUL character or half an emoji is stored and answered, and fails nothing else of its batch', async () => {
+    const texts = { nul: '没\u0000气了', half: '没气了\ud83d', plain: '没气了' };
+    const outcomes = await Promise.allSettled(
+      Object.entries(texts).map(([u, text]) =>
+        bot.pipeline.receiveAndProcess(webMessage(u, `${u}-0`, { text })),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    const stored = await db()
+      .select()
+      .from(inboundMessages)
+      .where(like(inboundMessages.channelMessageId, '%-0'));
+    const textOf = (id: string) =>
+      (stored.find((r) => r.channelMessageId === id)!.payload as { text: string }).text;
+    expect(textOf('nul-0')).toBe('没气了');
+    expect(textOf('half-0')).toBe('没气了\ufffd');
+    for (const u of Object.keys(texts)) {
+      expect(stored.find((r) => r.channelMessageId === `${u}-0`)!.processedAt).not.toBeNull();
+      expect(shape(await repliesTo(`c-${u}`))).toEqual(shape(await repliesTo('c-plain')));
+    }
+  });
 });
