@@ -42,17 +42,34 @@ export class Batch {
    * per kind. A handler busy with something else for more than `maxWaitMs` does not hold the
    * others back longer.
    */
-  async run<T>(handlers: (() => Promise<T>)[], maxWaitMs = 3): Promise<PromiseSettledResult<T>[]> {
+  run<T>(handlers: (() => Promise<T>)[], maxWaitMs = 3): Promise<PromiseSettledResult<T>[]> {
     this.#maxWaitMs = maxWaitMs;
     this.#active = handlers.length;
-    return Promise.allSettled(
-      handlers.map((h) =>
-        h().finally(() => {
-          this.#active--;
-          this.#check();
-        }),
-      ),
-    );
+    // As Promise.allSettled over `finally`-wrapped handlers, with one reaction a handler: this runs
+    // for every message of every batch, and `finally` and allSettled cost four more promises and
+    // their closures a handler (garbage-collection time; see README, Performance).
+    return new Promise((resolve) => {
+      const results: PromiseSettledResult<T>[] = new Array(handlers.length);
+      let left = handlers.length;
+      if (left === 0) resolve(results);
+      const settled = () => {
+        this.#active--;
+        this.#check();
+        if (--left === 0) resolve(results);
+      };
+      handlers.forEach((h, i) => {
+        h().then(
+          (value) => {
+            results[i] = { status: 'fulfilled', value };
+            settled();
+          },
+          (reason: unknown) => {
+            results[i] = { status: 'rejected', reason };
+            settled();
+          },
+        );
+      });
+    });
   }
 
   /** The coalescer of one kind of statement, created on first use. */
@@ -75,20 +92,19 @@ export class Batch {
    * send the round before the others have called). Waits for every part; the first failure is
    * thrown.
    */
-  async fork<T extends unknown[]>(parts: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
+  fork<T extends unknown[]>(parts: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
     const n = parts.length;
     this.#active += n - 1;
     let finished = 0;
     return allSettledOrThrow<T>(
-      parts.map((part) =>
-        part().finally(() => {
-          // The last part to finish is the handler going on.
-          if (++finished < n) {
-            this.#active--;
-            this.#check();
-          }
-        }),
-      ),
+      parts.map((part) => part()),
+      () => {
+        // The last part to finish is the handler going on.
+        if (++finished < n) {
+          this.#active--;
+          this.#check();
+        }
+      },
     );
   }
 
@@ -220,14 +236,43 @@ export function concurrently<T extends unknown[]>(
 }
 
 /**
- * Every value, once all have settled; else the first failure. Unlike Promise.all, no part is
- * still running on the transaction when the caller goes on (to roll it back, say).
+ * Every value, once all have settled; else the first failure (in the order given). Unlike
+ * Promise.all, no part is still running on the transaction when the caller goes on (to roll it
+ * back, say). `onSettled` runs as each part settles. One reaction a part (Promise.allSettled and
+ * an async wrapper cost more promises; this runs several times for every message).
  */
-async function allSettledOrThrow<T extends unknown[]>(promises: Promise<unknown>[]): Promise<T> {
-  const settled = await Promise.allSettled(promises);
-  const failed = settled.find((r) => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
+function allSettledOrThrow<T extends unknown[]>(
+  promises: Promise<unknown>[],
+  onSettled?: () => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const values = new Array(promises.length) as T;
+    let left = promises.length;
+    let failedAt = promises.length;
+    let failure: unknown;
+    if (left === 0) resolve(values);
+    const settled = () => {
+      onSettled?.();
+      if (--left > 0) return;
+      if (failedAt < promises.length) reject(failure);
+      else resolve(values);
+    };
+    promises.forEach((p, i) => {
+      p.then(
+        (value) => {
+          values[i] = value;
+          settled();
+        },
+        (reason: unknown) => {
+          if (i < failedAt) {
+            failedAt = i;
+            failure = reason;
+          }
+          settled();
+        },
+      );
+    });
+  });
 }
 
 /** What a deferred call's caller is told: nothing (see CoalescerOptions.deferred). */
@@ -322,16 +367,17 @@ export function distinctRounds<T>(items: T[], key: (item: T) => string): T[][] {
  * may use only what all handlers share (the transaction, the batch's `now`): anything particular
  * to a caller goes in its input.
  */
-export async function viaBatch<I, O>(
+export function viaBatch<I, O>(
   tx: object,
   name: string,
   input: I,
   many: (inputs: I[]) => Promise<O[]>,
   opts: CoalescerOptions = {},
 ): Promise<O> {
+  // Not an async function: called many times for every message, and its own promise would only wrap these.
   const batch = batchOf(tx);
   if (batch) return batch.coalescer(name, many, opts).call(input);
-  return (await many([input]))[0] as O;
+  return many([input]).then((outputs) => outputs[0] as O);
 }
 
 /**
