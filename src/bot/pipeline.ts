@@ -225,12 +225,13 @@ export class InboundPipeline {
     this.#onStarted?.(msgs);
     const onPhase = this.#onPhase;
     const trace: BatchTrace | undefined = onPhase && ((phase) => onPhase(msgs, phase));
-    let outcomes: PromiseSettledResult<Received>[];
+    let results: (Received | undefined)[];
+    /** Set when the batch failed and some of its messages failed again one by one. */
+    let refused: PromiseSettledResult<Received>[] | undefined;
     try {
       const ahead = this.#takeAhead()?.take(msgs, trace);
       this.#beginAhead();
-      const results = await (ahead ?? receiveBatch(database.db, deps, services, msgs, trace));
-      outcomes = results.map((value) => ({ status: 'fulfilled', value }));
+      results = await (ahead ?? receiveBatch(database.db, deps, services, msgs, trace));
     } catch (err) {
       // Received one by one after the batch failed, and some of them failed again: the others
       // are stored and are answered as such.
@@ -238,7 +239,8 @@ export class InboundPipeline {
         for (const w of batch) w.reject(err);
         return;
       }
-      outcomes = err.outcomes;
+      refused = err.outcomes;
+      results = refused.map((o) => (o.status === 'fulfilled' ? o.value : undefined));
     }
     this.#onCommitted?.(msgs);
     release();
@@ -246,9 +248,8 @@ export class InboundPipeline {
     const effects = emptyEffects();
     effects.outboxChannels = {};
     batch.forEach((w, i) => {
-      const o = outcomes[i]!;
-      if (!w.kick || o.status === 'rejected') return;
-      const e = o.value.effects;
+      const e = results[i]?.effects;
+      if (!w.kick || !e) return;
       effects.outboxIds.push(...e.outboxIds);
       Object.assign(effects.outboxChannels!, e.outboxChannels);
       effects.deadlines.push(...e.deadlines);
@@ -257,9 +258,9 @@ export class InboundPipeline {
       await kicker.kick(effects);
     } finally {
       batch.forEach((w, i) => {
-        const o = outcomes[i]!;
-        if (o.status === 'fulfilled') w.resolve(o.value);
-        else w.reject(o.reason);
+        const o = refused?.[i];
+        if (o?.status === 'rejected') w.reject(o.reason);
+        else w.resolve(results[i]!);
       });
     }
   }

@@ -45,31 +45,15 @@ export class Batch {
   run<T>(handlers: (() => Promise<T>)[], maxWaitMs = 3): Promise<PromiseSettledResult<T>[]> {
     this.#maxWaitMs = maxWaitMs;
     this.#active = handlers.length;
-    // As Promise.allSettled over `finally`-wrapped handlers, with one reaction a handler: this runs
-    // for every message of every batch, and `finally` and allSettled cost four more promises and
-    // their closures a handler (garbage-collection time; see README, Performance).
-    return new Promise((resolve) => {
-      const results: PromiseSettledResult<T>[] = new Array(handlers.length);
-      let left = handlers.length;
-      if (left === 0) resolve(results);
-      const settled = () => {
+    const results: PromiseSettledResult<T>[] = new Array(handlers.length);
+    return eachSettled(
+      handlers.map((h) => h()),
+      (i, fulfilled, x) => {
+        results[i] = fulfilled ? { status: 'fulfilled', value: x as T } : { status: 'rejected', reason: x };
         this.#active--;
         this.#check();
-        if (--left === 0) resolve(results);
-      };
-      handlers.forEach((h, i) => {
-        h().then(
-          (value) => {
-            results[i] = { status: 'fulfilled', value };
-            settled();
-          },
-          (reason: unknown) => {
-            results[i] = { status: 'rejected', reason };
-            settled();
-          },
-        );
-      });
-    });
+      },
+    ).then(() => results);
   }
 
   /** The coalescer of one kind of statement, created on first use. */
@@ -236,42 +220,55 @@ export function concurrently<T extends unknown[]>(
 }
 
 /**
+ * Resolves once every promise has settled, calling `each` as each one does, with one reaction a
+ * promise: Promise.allSettled, `finally` and async wrappers cost several more promises and closures
+ * a part, and these run for every message of every batch (garbage-collection time; see README,
+ * Performance).
+ */
+function eachSettled(
+  promises: Promise<unknown>[],
+  each: (i: number, fulfilled: boolean, valueOrReason: unknown) => void,
+): Promise<void> {
+  return new Promise((resolve) => {
+    let left = promises.length;
+    if (left === 0) resolve();
+    promises.forEach((p, i) => {
+      p.then(
+        (value) => {
+          each(i, true, value);
+          if (--left === 0) resolve();
+        },
+        (reason: unknown) => {
+          each(i, false, reason);
+          if (--left === 0) resolve();
+        },
+      );
+    });
+  });
+}
+
+/**
  * Every value, once all have settled; else the first failure (in the order given). Unlike
  * Promise.all, no part is still running on the transaction when the caller goes on (to roll it
- * back, say). `onSettled` runs as each part settles. One reaction a part (Promise.allSettled and
- * an async wrapper cost more promises; this runs several times for every message).
+ * back, say). `onSettled` runs as each part settles.
  */
 function allSettledOrThrow<T extends unknown[]>(
   promises: Promise<unknown>[],
   onSettled?: () => void,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const values = new Array(promises.length) as T;
-    let left = promises.length;
-    let failedAt = promises.length;
-    let failure: unknown;
-    if (left === 0) resolve(values);
-    const settled = () => {
-      onSettled?.();
-      if (--left > 0) return;
-      if (failedAt < promises.length) reject(failure);
-      else resolve(values);
-    };
-    promises.forEach((p, i) => {
-      p.then(
-        (value) => {
-          values[i] = value;
-          settled();
-        },
-        (reason: unknown) => {
-          if (i < failedAt) {
-            failedAt = i;
-            failure = reason;
-          }
-          settled();
-        },
-      );
-    });
+  const values = new Array(promises.length) as T;
+  let failedAt = promises.length;
+  let failure: unknown;
+  return eachSettled(promises, (i, fulfilled, x) => {
+    onSettled?.();
+    if (fulfilled) values[i] = x;
+    else if (i < failedAt) {
+      failedAt = i;
+      failure = x;
+    }
+  }).then(() => {
+    if (failedAt < promises.length) throw failure;
+    return values;
   });
 }
 
