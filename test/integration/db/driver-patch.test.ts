@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkDriverPatch } from '../../../src/db/client.ts';
@@ -7,7 +8,8 @@ import { adminDatabaseUrl } from '../../fixtures/urls.ts';
 
 // patches/postgres+3.4.9.patch (applied by `patch-package` after every install): the driver's query
 // holds a plain promise instead of extending Promise, because V8's scavenger kept every awaited
-// Promise-subclass query, with all it reached, until a full collection (README, Performance). These
+// Promise-subclass query, with all it reached, until a full collection; and what it writes in one
+// turn of the event loop goes out in one socket write, however large (README, Performance). These
 // check that the patch is in place and that a query still behaves as a promise everywhere we use one.
 const sql = postgres(adminDatabaseUrl(), { max: 2, onnotice: () => {} });
 afterAll(() => sql.end({ timeout: 1 }));
@@ -58,6 +60,51 @@ describe('the patched postgres.js query', () => {
       expect(await sql.unsafe(`select v from ${table}`)).toEqual([{ v: 1 }]);
     } finally {
       await sql.unsafe(`drop table ${table}`);
+    }
+  });
+});
+
+/** A real connection to the test server whose writes are recorded (postgres.js's `socket` option). */
+function recordedSocket() {
+  const writes: Buffer[] = [];
+  const { hostname, port } = new URL(adminDatabaseUrl());
+  const open = () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect(Number(port || 5432), hostname);
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((chunk: Uint8Array, ...rest: unknown[]) => {
+        writes.push(Buffer.from(chunk));
+        return write(chunk, ...rest);
+      }) as typeof socket.write;
+      socket.once('connect', () => resolve(socket)).once('error', reject);
+    });
+  return { writes, open };
+}
+
+describe('the patched postgres.js connection', () => {
+  it('sends what is written in one turn of the event loop in one socket write, however large', async () => {
+    const recorded = recordedSocket();
+    // `socket` is a documented option its types leave out.
+    const options = { max: 1, socket: recorded.open, onnotice: () => {} };
+    const own = postgres(adminDatabaseUrl(), options);
+    try {
+      const big = 'x'.repeat(3000);
+      const answers = await own.begin(async (tx) => {
+        const before = recorded.writes.length;
+        const all = await Promise.all([
+          tx.unsafe(`select 'a' as v`),
+          tx.unsafe(`select 'b' as v`),
+          tx.unsafe(`select '${big}' || 'c' as v`),
+          tx.unsafe(`select '${big}' || 'd' as v`),
+        ]);
+        // The stock driver writes each statement over 1 KiB by itself: three writes.
+        expect(recorded.writes.length - before).toBe(1);
+        return all;
+      });
+      // Each statement arrived whole and in its place.
+      expect(answers.map((rows) => rows[0]?.v)).toEqual(['a', 'b', `${big}c`, `${big}d`]);
+    } finally {
+      await own.end({ timeout: 1 });
     }
   });
 });
