@@ -226,8 +226,8 @@ export class InboundPipeline {
     const onPhase = this.#onPhase;
     const trace: BatchTrace | undefined = onPhase && ((phase) => onPhase(msgs, phase));
     let results: (Received | undefined)[];
-    /** Set when the batch failed and some of its messages failed again one by one. */
-    let refused: PromiseSettledResult<Received>[] | undefined;
+    /** Each message's outcome one by one, when the batch failed and some of them failed again. */
+    let outcomes: PromiseSettledResult<Received>[] | undefined;
     try {
       const ahead = this.#takeAhead()?.take(msgs, trace);
       this.#beginAhead();
@@ -239,8 +239,8 @@ export class InboundPipeline {
         for (const w of batch) w.reject(err);
         return;
       }
-      refused = err.outcomes;
-      results = refused.map((o) => (o.status === 'fulfilled' ? o.value : undefined));
+      outcomes = err.outcomes;
+      results = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : undefined));
     }
     this.#onCommitted?.(msgs);
     release();
@@ -258,7 +258,7 @@ export class InboundPipeline {
       await kicker.kick(effects);
     } finally {
       batch.forEach((w, i) => {
-        const o = refused?.[i];
+        const o = outcomes?.[i];
         if (o?.status === 'rejected') w.reject(o.reason);
         else w.resolve(results[i]!);
       });

@@ -57,16 +57,17 @@ export async function migrateDatabase(database: Pick<Database, 'url'>): Promise<
 
 /**
  * Whether the driver carries patches/postgres+3.4.9.patch (applied by `patch-package` after every
- * `npm install`/`npm ci`): its queries hold a plain promise instead of extending Promise, for V8's
- * scavenger kept every awaited Promise-subclass query, and all it reached, until a full collection
- * (README, Performance). Without it the bot works the same with more garbage-collection time, so
- * this only warns. The query is built, never sent.
+ * `npm install`/`npm ci`, all of it or none): its queries hold a plain promise instead of extending
+ * Promise, for V8's scavenger kept every awaited Promise-subclass query, and all it reached, until
+ * a full collection; and a turn of the event loop's writes go out in one system call (README,
+ * Performance). The first change stands for the patch. Without it the bot works the same with more
+ * garbage-collection time and system calls, so this only warns. The query is built, never sent.
  */
 export function checkDriverPatch(sql: Pick<postgres.Sql, 'unsafe'>, log: Logger): boolean {
   const patched = !(sql.unsafe('select 1') instanceof Promise);
   if (!patched)
     log.warn(
-      'postgres.js is not patched (patches/ was not applied, e.g. an install with --ignore-scripts): run `npx patch-package`; the bot works, with more garbage-collection pauses',
+      'postgres.js is not patched (patches/ was not applied, e.g. an install with --ignore-scripts): run `npx patch-package`; the bot works, with more garbage-collection pauses and system calls',
     );
   return patched;
 }

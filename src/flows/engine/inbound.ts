@@ -7,7 +7,7 @@ import { findStaffByIdentities } from '../org/directory.ts';
 import { enqueueMessage } from '../outbox/enqueue.ts';
 import { beginBatch, eachKey, pairKey as messageKey, sendStatement } from './batch.ts';
 import { findCustomersByIdentities } from './context.ts';
-import { loadDialogues, lockDialogues } from './dialogue-store.ts';
+import { loadDialogues, lockDialogue, lockDialogues } from './dialogue-store.ts';
 import { type Effects, emptyEffects } from './effects.ts';
 import { handleMessage, type Preloaded } from './handle-message.ts';
 import type { InboundMessage } from './message.ts';
@@ -159,7 +159,7 @@ export async function receiveInbound(
     // The dialogue's lock before the store, in the order a batch takes them: a batch holding the
     // same message (a redelivery) and this transaction then wait for each other in turn, never
     // each for the other (a deadlock).
-    await lockDialogues(tx, [{ channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id }]);
+    await lockDialogue(tx, { channel: msg.channel, chatId: msg.chatId, userId: msg.sender.id });
     const stored = await storeInbound(tx, msg);
     if (stored.duplicate) return { ...stored, status: 'already' as const, effects };
     const status = await handleStored(tx, deps, services, { id: stored.id, attempts: 0, msg }, effects);
